@@ -1,0 +1,175 @@
+import { z } from 'zod';
+
+/**
+ * The one config schema (holdfast.yaml). snake_case on disk, validated once at startup, then frozen.
+ * Defaults live here so the rest of the code reads fully-populated values.
+ */
+
+const timeouts = z
+  .object({
+    /** TCP connect. */
+    connect_ms: z.number().int().positive().default(5_000),
+    /** Request sent → response headers (for a stream: the first byte). */
+    first_byte_ms: z.number().int().positive().default(60_000),
+    /** Longest silence inside a streamed body. */
+    idle_ms: z.number().int().positive().default(30_000),
+    /** Whole call, end to end. */
+    total_ms: z.number().int().positive().default(600_000),
+  })
+  .strict()
+  .prefault({});
+
+export const simulatorFaults = z
+  .object({
+    /** Refuse TCP connections (the port is closed). */
+    refuse: z.boolean().default(false),
+    /** Accept connections and never answer. */
+    blackhole: z.boolean().default(false),
+    /** Extra latency before the first byte, on top of ttft_ms. */
+    slow_ms: z.number().int().min(0).default(0),
+    /** Fraction of requests answered with one of error_statuses. */
+    error_rate: z.number().min(0).max(1).default(0),
+    error_statuses: z.array(z.number().int().min(400).max(599)).nonempty().default([500, 502, 503]),
+    /** Fraction of requests answered 429 with retry-after. */
+    rate_limit_rate: z.number().min(0).max(1).default(0),
+    retry_after_s: z.number().min(0).default(1),
+    /** Fraction of requests answered 529 overloaded. */
+    overloaded_rate: z.number().min(0).max(1).default(0),
+    /** Drop the connection after this many streamed tokens. */
+    cut_after_tokens: z.number().int().min(0).optional(),
+    /** Stop sending (keep the connection open) after this many streamed tokens. */
+    stall_after_tokens: z.number().int().min(0).optional(),
+    /** Send one unparseable SSE chunk after this many streamed tokens. */
+    malformed_after_tokens: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export type SimulatorFaults = z.infer<typeof simulatorFaults>;
+
+export const simulatorOptions = z
+  .object({
+    /** Which wire the simulated deployment speaks. */
+    dialect: z.enum(['openai', 'anthropic']).default('openai'),
+    /** Time to first token. */
+    ttft_ms: z.number().int().min(0).default(40),
+    /** Streaming speed; 0 sends every token at once. */
+    tokens_per_sec: z.number().min(0).default(200),
+    /** Length of an answer when max_tokens does not cut it shorter. */
+    answer_tokens: z.number().int().positive().default(24),
+    /** Concurrent requests served at full speed. */
+    capacity: z.number().int().positive().default(64),
+    /** Requests past capacity that are still taken (slower); beyond that: 429 (openai) / 529 (anthropic). */
+    queue: z.number().int().min(0).default(64),
+    /** Deterministic seed for fault sampling. */
+    seed: z.number().int().default(1),
+    faults: simulatorFaults.prefault({}),
+  })
+  .strict()
+  .prefault({});
+
+export type SimulatorOptions = z.infer<typeof simulatorOptions>;
+
+export const deploymentSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    provider: z.enum(['openai', 'anthropic', 'simulator']),
+    /** Required for openai/anthropic; the simulator gets a loopback URL at startup. */
+    base_url: z.url().optional(),
+    api_key: z.string().optional(),
+    /** The model id upstream. */
+    model: z.string().min(1),
+    region: z.string().default('default'),
+    weight: z.number().positive().default(1),
+    /** Extra headers sent upstream (e.g. OpenAI-Organization, custom auth for a proxy). */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Pool size: max concurrent connections (= concurrent streams) to this deployment. */
+    max_connections: z.number().int().positive().default(256),
+    timeouts,
+    /** Azure OpenAI: `api-version` query parameter. With azure_deployment, switches to Azure paths. */
+    api_version: z.string().optional(),
+    /** Azure OpenAI deployment name: POST {base_url}/openai/deployments/{name}/chat/completions. */
+    azure_deployment: z.string().optional(),
+    /** Anthropic `anthropic-version` header. */
+    anthropic_version: z.string().default('2023-06-01'),
+    simulator: simulatorOptions,
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.provider !== 'simulator' && !d.base_url) {
+      ctx.addIssue({ code: 'custom', path: ['base_url'], message: `base_url is required for provider ${d.provider}` });
+    }
+  });
+
+export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+
+export const modelSchema = z
+  .object({
+    /** Public model name callers use. */
+    name: z.string().min(1),
+    /** Shown in /v1/models. */
+    owned_by: z.string().default('holdfast'),
+    deployments: z.array(deploymentSchema).nonempty(),
+  })
+  .strict();
+
+export type ModelConfig = z.infer<typeof modelSchema>;
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        body_limit_bytes: z.number().int().positive().default(10 * 1024 * 1024),
+        /** SIGTERM: how long in-flight requests and streams get to finish. */
+        shutdown_grace_ms: z.number().int().min(0).default(30_000),
+        /**
+         * Accept requests without an API key. `auto` = on only when bound to loopback and no admin key
+         * is set (local demo); never implied on a public interface.
+         */
+        open_mode: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+        /** Seconds between SSE keep-alives while waiting on upstream. */
+        keepalive_s: z.number().positive().default(15),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** Admin key (also a valid caller key). Usually `${HOLDFAST_ADMIN_KEY}`. */
+        admin_key: z.string().min(16, 'admin_key must be at least 16 characters').optional(),
+      })
+      .strict()
+      .prefault({}),
+    store: z
+      .object({
+        /** postgres://… to use PostgreSQL; unset uses embedded PGlite in data_dir. */
+        url: z.string().optional(),
+        data_dir: z.string().default('./data'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    models: z.array(modelSchema).nonempty(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    const ids = new Set<string>();
+    c.models.forEach((m, i) => {
+      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name ${m.name}` });
+      names.add(m.name);
+      m.deployments.forEach((d, j) => {
+        if (ids.has(d.id))
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'deployments', j, 'id'], message: `duplicate deployment id ${d.id}` });
+        ids.add(d.id);
+      });
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,99 @@
+import { Agent, errors as undiciErrors, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import type { DeploymentConfig } from '../config/schema.ts';
+import { UpstreamError } from '../core/upstream-error.ts';
+
+/**
+ * The transport every HTTP adapter shares: one pooled keep-alive undici Agent per deployment, sized to
+ * the deployment's concurrent streams, and one mapping from transport failures to UpstreamError kinds.
+ */
+export function createDispatcher(dep: Pick<DeploymentConfig, 'max_connections' | 'timeouts'>): Agent {
+  return new Agent({
+    connections: dep.max_connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 120_000,
+    connect: { timeout: dep.timeouts.connect_ms },
+    headersTimeout: dep.timeouts.first_byte_ms,
+    bodyTimeout: dep.timeouts.idle_ms,
+  });
+}
+
+export interface PostJsonOptions {
+  dispatcher: Dispatcher;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  /** Caller cancellation. */
+  signal: AbortSignal;
+  /** Whole-call deadline. */
+  totalMs: number;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** Aborts when the caller cancels or the total deadline passes; use it while reading the body. */
+  signal: AbortSignal;
+}
+
+export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse> {
+  const deadline = AbortSignal.timeout(opts.totalMs);
+  const signal = AbortSignal.any([opts.signal, deadline]);
+  try {
+    const res = await request(opts.url, {
+      method: 'POST',
+      dispatcher: opts.dispatcher,
+      headers: { 'content-type': 'application/json', ...opts.headers },
+      body: JSON.stringify(opts.body),
+      signal,
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body, signal };
+  } catch (err) {
+    throw transportError(err, { midStream: false, callerSignal: opts.signal });
+  }
+}
+
+/**
+ * Classifies a transport failure. A caller abort is passed through untouched (it is not the upstream's
+ * fault and must not count against the deployment).
+ */
+export function transportError(err: unknown, ctx: { midStream: boolean; callerSignal: AbortSignal }): unknown {
+  if (err instanceof UpstreamError) return err;
+  if (ctx.callerSignal.aborted) return err;
+  const code = (err as { code?: string } | null)?.code;
+  const name = (err as { name?: string } | null)?.name;
+  const message = err instanceof Error ? err.message : String(err);
+  const timeout =
+    err instanceof undiciErrors.ConnectTimeoutError ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    name === 'TimeoutError' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT';
+  return new UpstreamError({
+    kind: timeout ? 'timeout' : 'connection',
+    message: `upstream ${timeout ? 'timeout' : 'connection failure'}: ${code ?? name ?? ''} ${message}`.trim(),
+    midStream: ctx.midStream,
+    cause: err,
+  });
+}
+
+/** Reads a whole (error) body as text, bounded so a hostile upstream cannot exhaust memory. */
+export async function readText(body: AsyncIterable<Uint8Array>, limit = 1 << 20): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > limit) break;
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -91,6 +91,13 @@ export const deploymentSchema = z
     azure_deployment: z.string().optional(),
     /** Anthropic `anthropic-version` header. */
     anthropic_version: z.string().default('2023-06-01'),
+    /**
+     * How to continue a partial answer here (mid-stream failover): `instruction` appends an explicit
+     * user instruction (works on any chat model); `prefill` sends the partial as the final assistant turn
+     * (Anthropic natively; vLLM via continue_final_message). Default: prefill for anthropic and the
+     * simulator, instruction for openai.
+     */
+    continuation: z.enum(['instruction', 'prefill']).optional(),
     simulator: simulatorOptions,
   })
   .strict()

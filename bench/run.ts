@@ -1,0 +1,37 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark; with no name, lists them. Benchmarks are imported
+ * lazily so listing them does not load the gateway.
+ */
+
+interface Benchmark {
+  description: string;
+  load(): Promise<{ main(): Promise<void> }>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  overhead: {
+    description: 'Holdfast vs a bare undici proxy vs direct, unary and SSE, at 1/16/64 connections',
+    load: () => import('./overhead.ts'),
+  },
+};
+
+async function main(): Promise<void> {
+  const name = process.argv[2];
+  if (!name) {
+    console.log('Usage: npm run bench -- <name>\n\nBenchmarks:');
+    for (const [n, b] of Object.entries(BENCHMARKS)) console.log(`  ${n.padEnd(10)} ${b.description}`);
+    return;
+  }
+  const bench = BENCHMARKS[name];
+  if (!bench) {
+    console.error(`Unknown benchmark "${name}". Known: ${Object.keys(BENCHMARKS).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  await (await bench.load()).main();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,123 @@
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.ts';
+import { buildServer } from './http/server.ts';
+import { InFlight } from './http/inflight.ts';
+import { createAuthStage, type KeyLookup } from './pipeline/auth.ts';
+import type { ModelRoute, Stage } from './pipeline/context.ts';
+import { composeDispatch, createCoreDispatch } from './pipeline/dispatch.ts';
+import { parseStage } from './pipeline/parse.ts';
+import { createRouteStage, ModelTable } from './pipeline/route.ts';
+import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
+import { RoundRobin } from './resilience/types.ts';
+import { openDatabase } from './stores/database.ts';
+import { createSqlKeyStore } from './stores/keys.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+
+export interface Gateway {
+  /** http://host:port of the listening server. */
+  readonly url: string;
+  readonly config: Config;
+  readonly deployments: readonly DeploymentRuntime[];
+  readonly openMode: boolean;
+  readonly logger: Logger;
+  /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
+  close(graceMs?: number): Promise<{ drained: boolean }>;
+}
+
+export interface StartOptions {
+  /** Overrides config.log.level (tests use 'silent'). */
+  logLevel?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith('127.');
+}
+
+/** Open mode is for a laptop: never implied on a public interface or once an admin key exists. */
+export function resolveOpenMode(config: Config, adminKey: string | undefined): boolean {
+  const mode = config.server.open_mode;
+  if (mode === 'auto') return isLoopback(config.server.host) && adminKey === undefined;
+  return mode;
+}
+
+/**
+ * Starts the whole gateway. The request lifecycle is assembled here, once, in this order:
+ * authenticate → parse → route → dispatch (balancer → attempt) → relay. See docs/architecture.md.
+ */
+export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
+  const env = opts.env ?? process.env;
+  const logger = createLogger(opts.logLevel ?? config.log.level);
+  const adminKey = config.auth.admin_key ?? (env.HOLDFAST_ADMIN_KEY || undefined);
+  const openMode = resolveOpenMode(config, adminKey);
+  if (openMode && !isLoopback(config.server.host)) {
+    logger.warn({ host: config.server.host }, 'open mode on a non-loopback interface: anyone who can reach this port can use it');
+  }
+
+  let ready = false;
+  let draining = false;
+  const db = await openDatabase(config.store);
+  const deployments: DeploymentRuntime[] = [];
+  try {
+    const started = await Promise.all(config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d)))));
+    const routes: ModelRoute[] = config.models.map((m, i) => ({ name: m.name, ownedBy: m.owned_by, deployments: started[i]! }));
+    for (const list of started) deployments.push(...list);
+
+    const keyStore = createSqlKeyStore(db.kysely);
+    const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
+    const authStage = createAuthStage({ ...(adminKey ? { adminKey } : {}), openMode, keys });
+    const models = new ModelTable(routes);
+    const chatStages: Stage[] = [authStage, parseStage, createRouteStage(models)];
+    const dispatch = composeDispatch(createCoreDispatch(new RoundRobin()), []);
+    const inflight = new InFlight();
+
+    const app = buildServer({
+      logger,
+      bodyLimit: config.server.body_limit_bytes,
+      keepAliveMs: config.server.keepalive_s * 1000,
+      chatStages,
+      authStage,
+      dispatch,
+      models,
+      inflight,
+      isReady: () => ready,
+      isDraining: () => draining,
+    });
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const addr = app.server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    ready = true;
+
+    let closing: Promise<{ drained: boolean }> | undefined;
+    return {
+      url: `http://${host}:${addr.port}`,
+      config,
+      deployments,
+      openMode,
+      logger,
+      close(graceMs = config.server.shutdown_grace_ms) {
+        closing ??= (async () => {
+          draining = true;
+          const closed = app.close();
+          const drained = await inflight.drain(graceMs);
+          if (!drained) {
+            logger.warn({ inflight: inflight.size }, 'shutdown grace ran out; cutting remaining requests');
+            inflight.abortAll('server shutting down');
+            app.server.closeAllConnections();
+          }
+          await closed;
+          await Promise.allSettled(deployments.map((d) => d.close()));
+          await db.close();
+          return { drained };
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await Promise.allSettled(deployments.map((d) => d.close()));
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,85 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ResponseCollector } from '../core/collect.ts';
+import type { Door } from '../core/door.ts';
+import { HoldfastError, toHoldfastError } from '../core/errors.ts';
+import type { RequestContext, Stage } from '../pipeline/context.ts';
+import type { Dispatch } from '../pipeline/dispatch.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { finishOutcome } from './outcome.ts';
+import { type RelayResult, relayStream, relayUnary } from './relay.ts';
+import type { InFlight } from './inflight.ts';
+import { errorHeaders } from './errors.ts';
+
+export interface ChatRouteDeps {
+  stages: readonly Stage[];
+  dispatch: Dispatch;
+  inflight: InFlight;
+  logger: Logger;
+  keepAliveMs: number;
+}
+
+/**
+ * One handler for every chat door: the door is the only thing that differs between
+ * /v1/chat/completions and /v1/messages.
+ */
+export function chatHandler(door: Door, deps: ChatRouteDeps) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const abort = new AbortController();
+    const release = deps.inflight.add(abort);
+    const res = reply.raw;
+    const onClose = (): void => {
+      if (!res.writableFinished) abort.abort(new Error('client disconnected'));
+    };
+    res.on('close', onClose);
+
+    const ctx: RequestContext = {
+      requestId: req.id,
+      door,
+      startedAt: Date.now(),
+      t0: performance.now(),
+      headers: req.headers,
+      body: req.body,
+      signal: abort.signal,
+      attempts: 0,
+    };
+    const relay: RelayResult = { collector: new ResponseCollector(), headersSent: false };
+    let status = 200;
+    let failure: HoldfastError | undefined;
+    try {
+      for (const stage of deps.stages) await stage.run(ctx);
+      const events = deps.dispatch(ctx);
+      if (ctx.request!.stream) {
+        reply.hijack();
+        await relayStream(ctx, events, res, relay, { keepAliveMs: deps.keepAliveMs, headers: { 'x-request-id': req.id } });
+      } else {
+        const body = await relayUnary(ctx, events, relay);
+        await reply.code(200).type('application/json').send(JSON.stringify(body));
+      }
+    } catch (err) {
+      failure = toHoldfastError(err);
+      if (failure.code === 'internal_error') deps.logger.error({ err, reqId: req.id }, 'internal error');
+      if (!relay.headersSent && !abort.signal.aborted) {
+        status = failure.status;
+        const body = JSON.stringify(door.renderError(failure));
+        if (reply.sent || res.headersSent) {
+          res.end();
+        } else if (ctx.request?.stream) {
+          // Hijacked: Fastify no longer owns the reply, so write it ourselves.
+          res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': req.id, ...errorHeaders(failure) });
+          res.end(body);
+        } else {
+          await reply.code(status).headers(errorHeaders(failure)).type('application/json').send(body);
+        }
+      }
+    } finally {
+      res.off('close', onClose);
+      release();
+      const cancelled = abort.signal.aborted && !res.writableFinished;
+      const rec = finishOutcome(ctx, cancelled ? 499 : status, failure, cancelled, relay);
+      deps.logger.info(
+        { reqId: rec.requestId, status: rec.status, outcome: rec.outcome, model: rec.model, deployment: rec.deployment, ms: Math.round(rec.latencyMs) },
+        'request',
+      );
+    }
+  };
+}

@@ -1,0 +1,55 @@
+import type { ErrorCode, HoldfastError } from '../core/errors.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { RelayResult } from './relay.ts';
+import { type OutcomeClass, type OutcomeRecord, publishOutcome } from '../telemetry/outcome.ts';
+
+const UPSTREAM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'upstream_error',
+  'upstream_timeout',
+  'upstream_auth_failed',
+  'stream_interrupted',
+  'overloaded',
+  'no_healthy_upstream',
+  'quota_exhausted',
+]);
+
+export function classify(err: HoldfastError | undefined, cancelled: boolean): OutcomeClass {
+  if (cancelled) return 'cancelled';
+  if (!err) return 'success';
+  if (UPSTREAM_CODES.has(err.code)) return 'upstream_error';
+  return err.status >= 500 ? 'gateway_error' : 'client_error';
+}
+
+/** Builds and publishes the one outcome record of a request. */
+export function finishOutcome(
+  ctx: RequestContext,
+  status: number,
+  err: HoldfastError | undefined,
+  cancelled: boolean,
+  relay: RelayResult | undefined,
+): OutcomeRecord {
+  const outcome = classify(err, cancelled);
+  const dep = ctx.deployment?.config;
+  const c = relay?.collector;
+  const rec: OutcomeRecord = {
+    requestId: ctx.requestId,
+    startedAt: ctx.startedAt,
+    dialect: ctx.door.dialect,
+    ...(ctx.request ? { model: ctx.request.model } : {}),
+    ...(ctx.caller?.kind === 'key' ? { keyId: ctx.caller.keyId } : {}),
+    stream: ctx.request?.stream ?? false,
+    status,
+    ok: outcome === 'success',
+    outcome,
+    ...(err ? { errorCode: err.code } : {}),
+    ...(dep ? { deployment: dep.id, provider: dep.provider, region: dep.region } : {}),
+    attempts: ctx.attempts,
+    latencyMs: performance.now() - ctx.t0,
+    ...(relay?.firstTokenAt !== undefined ? { ttftMs: relay.firstTokenAt - ctx.t0 } : {}),
+    inputTokens: c?.usage.inputTokens ?? 0,
+    outputTokens: c?.usage.outputTokens ?? 0,
+    ...(c?.finishReason ? { finishReason: c.finishReason } : {}),
+  };
+  publishOutcome(rec);
+  return rec;
+}

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import { HoldfastError } from '../core/errors.ts';
+import { anthropicDoor } from '../providers/anthropic/door.ts';
+import { openaiDoor } from '../providers/openai/door.ts';
+import type { RequestContext, Stage } from '../pipeline/context.ts';
+import type { Dispatch } from '../pipeline/dispatch.ts';
+import type { ModelTable } from '../pipeline/route.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { chatHandler } from './chat-route.ts';
+import { doorForRequest, errorHeaders, fromFastifyError } from './errors.ts';
+import type { InFlight } from './inflight.ts';
+import { modelsHandler } from './models-route.ts';
+import { finishOutcome } from './outcome.ts';
+
+export interface ServerDeps {
+  logger: Logger;
+  bodyLimit: number;
+  keepAliveMs: number;
+  /** Stages before dispatch for chat routes, in order. */
+  chatStages: readonly Stage[];
+  authStage: Stage;
+  dispatch: Dispatch;
+  models: ModelTable;
+  inflight: InFlight;
+  isReady(): boolean;
+  isDraining(): boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the Fastify app once: parsers, hooks, routes and the one error handler. */
+export function buildServer(deps: ServerDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    bodyLimit: deps.bodyLimit,
+    // A caller's own request id is kept (so traces join up); otherwise we mint one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+    },
+    requestIdHeader: false,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 72_000,
+  });
+
+  // Every body is parsed as JSON whatever its content type (curl -d sends form encoding), with our own
+  // error codes instead of Fastify's.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(new HoldfastError('invalid_json', { message: 'The request body is empty.' }), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new HoldfastError('invalid_json', { message: `The request body is not valid JSON: ${(err as Error).message}` }), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    if (deps.isDraining() && !req.url.startsWith('/health/')) {
+      const err = new HoldfastError('shutting_down', { retryAfterSec: 1 });
+      const door = doorForRequest(req.url, req.headers);
+      reply.code(err.status).header('connection', 'close').header('retry-after', '1');
+      return reply.send(door.renderError(err));
+    }
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    const err = fromFastifyError(error);
+    if (err.code === 'internal_error') req.log.error({ err: error, reqId: req.id }, 'internal error');
+    const door = doorForRequest(req.url, req.headers);
+    // A chat request that failed before its handler ran (unparseable or oversized body) still ends in
+    // exactly one outcome record.
+    const path = req.routeOptions.url;
+    if (path === '/v1/chat/completions' || path === '/v1/messages') {
+      const t0 = performance.now();
+      const ctx: RequestContext = { requestId: req.id, door, startedAt: Date.now(), t0, headers: req.headers, body: undefined, signal: AbortSignal.abort(), attempts: 0 };
+      finishOutcome(ctx, err.status, err, false, undefined);
+    }
+    reply.code(err.status).headers(errorHeaders(err)).type('application/json').send(JSON.stringify(door.renderError(err)));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const err = new HoldfastError('not_found', { message: `No route for ${req.method} ${req.url.split('?')[0]}.` });
+    reply.code(404).type('application/json').send(JSON.stringify(doorForRequest(req.url, req.headers).renderError(err)));
+  });
+
+  const chat = { stages: deps.chatStages, dispatch: deps.dispatch, inflight: deps.inflight, logger: deps.logger, keepAliveMs: deps.keepAliveMs };
+  app.post('/v1/chat/completions', chatHandler(openaiDoor, chat));
+  app.post('/v1/messages', chatHandler(anthropicDoor, chat));
+  const models = modelsHandler(deps.models, deps.authStage, Date.now());
+  app.get('/v1/models', models);
+  app.get('/v1/models/:id', models);
+
+  app.get('/health/live', async () => ({ status: 'ok' }));
+  app.get('/health/ready', async (_req, reply) => {
+    const ready = deps.isReady() && !deps.isDraining();
+    reply.code(ready ? 200 : 503);
+    return { status: ready ? 'ready' : deps.isDraining() ? 'draining' : 'starting' };
+  });
+  return app;
+}

@@ -1,0 +1,47 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ChatRequest } from '../core/chat.ts';
+import type { Door } from '../core/door.ts';
+import type { DeploymentRuntime } from '../providers/registry.ts';
+
+/** Who is calling: the admin key, a virtual key, or nobody (open mode). */
+export type Caller =
+  | { kind: 'admin' }
+  | { kind: 'key'; keyId: string; models: readonly string[] }
+  | { kind: 'open' };
+
+/** One public model and the deployments that serve it. */
+export interface ModelRoute {
+  readonly name: string;
+  readonly ownedBy: string;
+  readonly deployments: readonly DeploymentRuntime[];
+}
+
+/**
+ * Everything one request accumulates on its way through the pipeline. Stages fill fields in order
+ * (see `docs/architecture.md`, "Request lifecycle"); later stages may rely on earlier ones' fields.
+ */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly door: Door;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** performance.now() at arrival, for latencies. */
+  readonly t0: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: unknown;
+  /** Aborts when the caller disconnects or shutdown runs out of patience. */
+  readonly signal: AbortSignal;
+  caller?: Caller;
+  request?: ChatRequest;
+  route?: ModelRoute;
+  /** Upstream attempts made so far. */
+  attempts: number;
+  /** The deployment of the latest attempt. */
+  deployment?: DeploymentRuntime;
+}
+
+/** A lifecycle stage: reads and fills the context, or throws a HoldfastError to end the request. */
+export interface Stage {
+  readonly name: string;
+  run(ctx: RequestContext): void | Promise<void>;
+}

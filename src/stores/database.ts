@@ -1,0 +1,165 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import {
+  type ColumnType,
+  CompiledQuery,
+  type Dialect,
+  Kysely,
+  PostgresDialect,
+  type RawBuilder,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
+
+/**
+ * Insert/update type of a jsonb column. Only `jsonb()` makes one, so a bare JS array can never reach
+ * `pg`, which would send it as a Postgres array literal ('{a,b}') and fail or corrupt the value.
+ */
+export interface JsonbParam {
+  readonly __jsonb: true;
+}
+
+export function jsonb(value: unknown): RawBuilder<JsonbParam> {
+  // The text cast pins the parameter type, so both drivers send the JSON text untouched.
+  return sql<JsonbParam>`cast(cast(${JSON.stringify(value)} as text) as jsonb)`;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  /** sha256 hex of the secret; the secret itself is never stored. */
+  key_hash: string;
+  /** Leading characters of the secret, so a key can be recognised in lists without revealing it. */
+  prefix: string;
+  /** Public model names the key may call, or ['*']. Read back as parsed JSON; validate before use. */
+  models: ColumnType<unknown, JsonbParam, JsonbParam>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export interface Database {
+  api_keys: ApiKeysTable;
+}
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+export interface StoreLocation {
+  /** postgres://… selects PostgreSQL; unset selects embedded PGlite in data_dir. */
+  url?: string | undefined;
+  /** A directory (created if missing) or `memory://` for a throwaway database. */
+  data_dir: string;
+}
+
+export interface OpenOptions {
+  /**
+   * Keep every table in this schema (created if missing) instead of the connection's default, so
+   * test runs sharing one Postgres database cannot see each other.
+   */
+  schema?: string;
+  /** Errors on idle pooled Postgres connections; without a listener they would crash the process. */
+  onPoolError?: (error: Error) => void;
+}
+
+/** Opens the SQL store named by the config and brings its schema up to date. */
+export async function openDatabase(store: StoreLocation, opts: OpenOptions = {}): Promise<Db> {
+  const schema = opts.schema === undefined ? undefined : checkSchemaName(opts.schema);
+  const engine: Engine = store.url ? 'postgres' : 'pglite';
+  const dialect = store.url
+    ? await postgresDialect(store.url, schema, opts.onPoolError)
+    : await pgliteDialect(store.data_dir);
+  const kysely = new Kysely<Database>({ dialect });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= kysely.destroy();
+    return closing;
+  };
+  try {
+    // PGlite is a single session, so setting the path once covers every later query.
+    if (schema !== undefined && engine === 'pglite') {
+      await createSchema((statement) => kysely.executeQuery(CompiledQuery.raw(statement)), schema);
+      await kysely.executeQuery(CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`));
+    }
+    await migrateToLatest(kysely, await currentSchema(kysely));
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
+  return { kysely, engine, close };
+}
+
+async function pgliteDialect(dataDir: string): Promise<Dialect> {
+  const inMemory = dataDir.startsWith('memory://');
+  const dir = inMemory ? dataDir : resolve(dataDir);
+  if (!inMemory) await mkdir(dir, { recursive: true });
+  return new PGliteDialect(await PGlite.create(dir));
+}
+
+async function postgresDialect(
+  url: string,
+  schema: string | undefined,
+  onPoolError: ((error: Error) => void) | undefined,
+): Promise<Dialect> {
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new Error('store.url must be a postgres:// or postgresql:// URL');
+  const pool = new pg.Pool({ connectionString: url, application_name: 'holdfast' });
+  // The pool drops the broken client by itself; the next query that needs one reports the failure.
+  pool.on('error', onPoolError ?? (() => {}));
+  if (schema === undefined) return new PostgresDialect({ pool });
+  try {
+    await createSchema((statement) => pool.query(statement), schema);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+  // Set per connection rather than through the URL's `options`, which a caller's own URL options
+  // would silently replace.
+  const setPath = CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`);
+  return new PostgresDialect({
+    pool,
+    onCreateConnection: async (connection) => {
+      await connection.executeQuery(setPath);
+    },
+  });
+}
+
+async function createSchema(run: (statement: string) => Promise<unknown>, schema: string): Promise<void> {
+  try {
+    await run(`create schema if not exists ${quoteIdent(schema)}`);
+  } catch (error) {
+    // Two openers racing on `if not exists` can still collide on the catalog's unique index.
+    if (!isPgError(error, '23505') && !isPgError(error, '42P06')) throw error;
+  }
+}
+
+async function currentSchema(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (!schema) throw new Error('the database search_path names no existing schema to create tables in');
+  return schema;
+}
+
+function checkSchemaName(schema: string): string {
+  // Lower-case only: Postgres folds unquoted names, and one spelling everywhere avoids two schemas.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`schema name must match [a-z_][a-z0-9_]*, at most 63 characters: ${schema}`);
+  }
+  return schema;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function isPgError(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+}

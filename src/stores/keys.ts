@@ -1,0 +1,165 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { type ApiKeysTable, type Database, jsonb } from './database.ts';
+
+/** A virtual API key as the rest of the gateway sees it; the secret is never part of it. */
+export interface KeyRecord {
+  id: string;
+  name: string;
+  /** Leading characters of the secret (e.g. `hf-AbCdEfGh`), safe to show in lists and logs. */
+  prefix: string;
+  /** Public model names the key may call; ['*'] allows all. */
+  models: string[];
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface NewKey {
+  name: string;
+  models: readonly string[];
+}
+
+export interface KeyStore {
+  /** The secret is returned once, here, and cannot be recovered later. */
+  createKey(input: NewKey): Promise<{ record: KeyRecord; secret: string }>;
+  listKeys(): Promise<KeyRecord[]>;
+  /**
+   * Revokes by id or by the exact prefix shown in lists. Revoking twice keeps the first time; an
+   * unknown key gives undefined; a prefix shared by several keys throws rather than guess.
+   */
+  revokeKey(idOrPrefix: string): Promise<KeyRecord | undefined>;
+  /** The active key with this secret, or undefined (unknown or revoked). */
+  verifyKey(secret: string): Promise<KeyRecord | undefined>;
+}
+
+export const KEY_SCHEME = 'hf-';
+const PREFIX_LENGTH = KEY_SCHEME.length + 8;
+const SECRET_BYTES = 32;
+const MAX_NAME_LENGTH = 200;
+
+/**
+ * sha256 is enough here, unlike for passwords: the secret carries 256 random bits, so there is nothing
+ * to guess from the hash and no reason to pay for a slow hash on every request.
+ */
+export function hashKey(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+export function keyAllowsModel(record: Pick<KeyRecord, 'models'>, model: string): boolean {
+  return record.models.includes('*') || record.models.includes(model);
+}
+
+export interface SqlKeyStoreOptions {
+  /**
+   * last_used_at is written at most this often per key, so verifying a key on every request does not
+   * turn every request into a write.
+   */
+  touchIntervalMs?: number;
+}
+
+export function createSqlKeyStore(db: Kysely<Database>, opts: SqlKeyStoreOptions = {}): KeyStore {
+  const touchIntervalMs = opts.touchIntervalMs ?? 60_000;
+
+  return {
+    async createKey(input) {
+      const name = input.name.trim();
+      if (name === '' || name.length > MAX_NAME_LENGTH) {
+        throw new RangeError(`key name must be 1 to ${MAX_NAME_LENGTH} characters`);
+      }
+      const models = normaliseModels(input.models);
+      const secret = KEY_SCHEME + randomBytes(SECRET_BYTES).toString('base64url');
+      const row = await db
+        .insertInto('api_keys')
+        .values({
+          id: randomUUID(),
+          name,
+          key_hash: hashKey(secret),
+          prefix: secret.slice(0, PREFIX_LENGTH),
+          models: jsonb(models),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { record: toRecord(row), secret };
+    },
+
+    async listKeys() {
+      const rows = await db.selectFrom('api_keys').selectAll().orderBy('created_at').orderBy('id').execute();
+      return rows.map(toRecord);
+    },
+
+    async revokeKey(idOrPrefix) {
+      const matches = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', idOrPrefix), eb('prefix', '=', idOrPrefix)]))
+        .execute();
+      if (matches.length > 1) {
+        throw new Error(`${matches.length} keys match ${idOrPrefix}; revoke by id instead`);
+      }
+      const match = matches[0];
+      if (match === undefined) return undefined;
+      if (match.revoked_at !== null) return toRecord(match);
+      const revoked = await db
+        .updateTable('api_keys')
+        .set({ revoked_at: new Date() })
+        .where('id', '=', match.id)
+        .where('revoked_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (revoked) return toRecord(revoked);
+      // Someone revoked it between our read and write; theirs is the time that stands.
+      const current = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('id', '=', match.id)
+        .executeTakeFirst();
+      return current && toRecord(current);
+    },
+
+    async verifyKey(secret) {
+      const row = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('key_hash', '=', hashKey(secret))
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const now = new Date();
+      const stale = new Date(now.getTime() - touchIntervalMs);
+      if (row.last_used_at !== null && row.last_used_at > stale) return toRecord(row);
+      await db
+        .updateTable('api_keys')
+        .set({ last_used_at: now })
+        .where('id', '=', row.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', stale)]))
+        .execute();
+      return toRecord({ ...row, last_used_at: now });
+    },
+  };
+}
+
+function normaliseModels(models: readonly string[]): string[] {
+  if (models.length === 0) throw new RangeError('a key needs at least one model, or "*" for all');
+  const unique = [...new Set(models.map((m) => m.trim()))];
+  if (unique.some((m) => m === '')) throw new RangeError('model names must not be empty');
+  return unique.includes('*') ? ['*'] : unique;
+}
+
+function toRecord(row: Selectable<ApiKeysTable>): KeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    models: parseModels(row.id, row.models),
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function parseModels(id: string, value: unknown): string[] {
+  if (Array.isArray(value) && value.every((m): m is string => typeof m === 'string')) return value;
+  // Fail closed: a key whose scope cannot be read must not fall back to allowing anything.
+  throw new Error(`api_keys.models of key ${id} is not an array of strings`);
+}

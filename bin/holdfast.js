@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const entry = join(root, 'src', 'cli', 'main.ts');
 const [major, minor] = process.versions.node.split('.').map(Number);
-const strips = Boolean(process.features && process.features.typescript);
+const strips = Boolean(process.features?.typescript);
 const supported = major > 22 || (major === 22 && minor >= 12);
 
 function handOver(nodeBin, extraFlags) {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
-import { buildServer } from './http/server.ts';
 import { InFlight } from './http/inflight.ts';
+import { buildServer } from './http/server.ts';
 import { createAuthStage, type KeyLookup } from './pipeline/auth.ts';
 import type { ModelRoute, Stage } from './pipeline/context.ts';
 import { composeDispatch, createCoreDispatch } from './pipeline/dispatch.ts';
@@ -53,7 +53,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const adminKey = config.auth.admin_key ?? (env.HOLDFAST_ADMIN_KEY || undefined);
   const openMode = resolveOpenMode(config, adminKey);
   if (openMode && !isLoopback(config.server.host)) {
-    logger.warn({ host: config.server.host }, 'open mode on a non-loopback interface: anyone who can reach this port can use it');
+    logger.warn(
+      { host: config.server.host },
+      'open mode on a non-loopback interface: anyone who can reach this port can use it',
+    );
   }
 
   let ready = false;
@@ -61,8 +64,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const db = await openDatabase(config.store);
   const deployments: DeploymentRuntime[] = [];
   try {
-    const started = await Promise.all(config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d)))));
-    const routes: ModelRoute[] = config.models.map((m, i) => ({ name: m.name, ownedBy: m.owned_by, deployments: started[i]! }));
+    const started = await Promise.all(
+      config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d)))),
+    );
+    const routes: ModelRoute[] = config.models.map((m, i) => ({
+      name: m.name,
+      ownedBy: m.owned_by,
+      deployments: started[i]!,
+    }));
     for (const list of started) deployments.push(...list);
 
     const keyStore = createSqlKeyStore(db.kysely);

@@ -1,9 +1,13 @@
+import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { resolveConfig } from './config-source.ts';
-import { parseArgs } from 'node:util';
 
 export async function checkConfigCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' } },
+  });
   try {
     const { config, source } = resolveConfig(values.config ?? positionals[0]);
     const deployments = config.models.reduce((n, m) => n + m.deployments.length, 0);

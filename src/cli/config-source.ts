@@ -14,5 +14,8 @@ export interface LoadedConfig {
 export function resolveConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const file = flag ?? env.HOLDFAST_CONFIG ?? (existsSync('holdfast.yaml') ? 'holdfast.yaml' : undefined);
   if (file) return { config: loadConfigFile(file, env), source: resolve(file) };
-  return { config: buildConfig(defaultConfigInput(env), env, 'embedded default'), source: 'embedded default' };
+  return {
+    config: buildConfig(defaultConfigInput(env), env, 'embedded default'),
+    source: 'embedded default',
+  };
 }

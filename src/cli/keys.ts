@@ -1,8 +1,8 @@
+import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { openDatabase } from '../stores/database.ts';
 import { createSqlKeyStore, type KeyRecord } from '../stores/keys.ts';
 import { resolveConfig } from './config-source.ts';
-import { parseArgs } from 'node:util';
 
 function row(k: KeyRecord): string {
   const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
@@ -11,15 +11,21 @@ function row(k: KeyRecord): string {
 
 /** `holdfast keys create|list|revoke`, against the same store the gateway uses (config or defaults). */
 export async function keysCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-    config: { type: 'string', short: 'c' },
-    name: { type: 'string' },
-    models: { type: 'string' },
-    json: { type: 'boolean' },
-  } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      name: { type: 'string' },
+      models: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
   const [action, target] = positionals;
   if (action !== 'create' && action !== 'list' && action !== 'revoke') {
-    process.stderr.write('usage: holdfast keys create --name NAME [--models a,b] | keys list | keys revoke ID|PREFIX\n');
+    process.stderr.write(
+      'usage: holdfast keys create --name NAME [--models a,b] | keys list | keys revoke ID|PREFIX\n',
+    );
     return 2;
   }
   let store: ReturnType<typeof resolveConfig>['config']['store'];
@@ -40,10 +46,16 @@ export async function keysCommand(args: string[]): Promise<number> {
         process.stderr.write('keys create: --name is required\n');
         return 2;
       }
-      const models = (values.models ?? '*').split(',').map((m) => m.trim()).filter(Boolean);
+      const models = (values.models ?? '*')
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean);
       const { record, secret } = await keys.createKey({ name: values.name, models });
       if (values.json) process.stdout.write(`${JSON.stringify({ ...record, secret })}\n`);
-      else process.stdout.write(`${row(record)}\n\n  ${secret}\n\nThis secret is shown once; Holdfast stores only its hash.\n`);
+      else
+        process.stdout.write(
+          `${row(record)}\n\n  ${secret}\n\nThis secret is shown once; Holdfast stores only its hash.\n`,
+        );
       return 0;
     }
     if (action === 'list') {

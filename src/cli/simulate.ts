@@ -1,16 +1,20 @@
+import { parseArgs } from 'node:util';
 import { simulatorOptions } from '../config/schema.ts';
 import { startSimulator } from '../providers/simulator/server.ts';
-import { parseArgs } from 'node:util';
 
 export async function simulateCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, allowPositionals: true, options: {
-    port: { type: 'string', short: 'p' },
-    host: { type: 'string' },
-    ttft: { type: 'string' },
-    tps: { type: 'string' },
-    tokens: { type: 'string' },
-    capacity: { type: 'string' },
-  } });
+  const { values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      ttft: { type: 'string' },
+      tps: { type: 'string' },
+      tokens: { type: 'string' },
+      capacity: { type: 'string' },
+    },
+  });
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   const options = simulatorOptions.parse({
     ...(values.ttft ? { ttft_ms: num(values.ttft) } : {}),
@@ -18,7 +22,12 @@ export async function simulateCommand(args: string[]): Promise<number> {
     ...(values.tokens ? { answer_tokens: num(values.tokens) } : {}),
     ...(values.capacity ? { capacity: num(values.capacity) } : {}),
   });
-  const sim = await startSimulator({ options, host: values.host ?? '127.0.0.1', port: num(values.port) ?? 9100, name: 'simulator' });
+  const sim = await startSimulator({
+    options,
+    host: values.host ?? '127.0.0.1',
+    port: num(values.port) ?? 9100,
+    name: 'simulator',
+  });
   process.stdout.write(
     [
       `Holdfast simulator on ${sim.origin}`,

@@ -1,7 +1,7 @@
+import { parseArgs } from 'node:util';
 import { type Gateway, startGateway } from '../app.ts';
 import { ConfigError } from '../config/load.ts';
 import { resolveConfig } from './config-source.ts';
-import { parseArgs } from 'node:util';
 
 function banner(gw: Gateway, source: string): string {
   const c = gw.config;
@@ -20,7 +20,9 @@ function banner(gw: Gateway, source: string): string {
     lines.push(`    ${m.name}`);
     for (const d of gw.deployments.filter((x) => m.deployments.some((md) => md.id === x.config.id))) {
       const sim = d.controlUrl ? `  (simulated; faults: ${d.controlUrl})` : '';
-      lines.push(`      - ${d.config.id} [${d.config.provider}, ${d.config.region}] → ${d.endpoint} model=${d.config.model}${sim}`);
+      lines.push(
+        `      - ${d.config.id} [${d.config.provider}, ${d.config.region}] → ${d.endpoint} model=${d.config.model}${sim}`,
+      );
     }
   }
   const first = c.models[0]!.name;
@@ -34,7 +36,11 @@ function banner(gw: Gateway, source: string): string {
 }
 
 export async function startCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } },
+  });
   let loaded: ReturnType<typeof resolveConfig>;
   try {
     loaded = resolveConfig(values.config);
@@ -47,7 +53,14 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   let config = loaded.config;
   if (values.port !== undefined || values.host !== undefined) {
-    config = { ...config, server: { ...config.server, ...(values.port ? { port: Number(values.port) } : {}), ...(values.host ? { host: values.host } : {}) } };
+    config = {
+      ...config,
+      server: {
+        ...config.server,
+        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(values.host ? { host: values.host } : {}),
+      },
+    };
   }
   const gw = await startGateway(config);
   process.stdout.write(`${banner(gw, loaded.source)}\n`);
@@ -60,7 +73,10 @@ export async function startCommand(args: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      gw.logger.info({ signal, graceMs: config.server.shutdown_grace_ms }, 'shutting down: draining in-flight requests');
+      gw.logger.info(
+        { signal, graceMs: config.server.shutdown_grace_ms },
+        'shutting down: draining in-flight requests',
+      );
       gw.close().then(
         ({ drained }) => {
           gw.logger.info({ drained }, 'stopped');

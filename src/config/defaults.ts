@@ -11,8 +11,20 @@ export function defaultConfigInput(env: NodeJS.ProcessEnv): ConfigInput {
       name: 'holdfast-sim',
       owned_by: 'holdfast-simulator',
       deployments: [
-        { id: 'sim-east', provider: 'simulator', model: 'holdfast-sim-1', region: 'sim-east', simulator: { dialect: 'openai' } },
-        { id: 'sim-west', provider: 'simulator', model: 'holdfast-sim-1', region: 'sim-west', simulator: { dialect: 'anthropic' } },
+        {
+          id: 'sim-east',
+          provider: 'simulator',
+          model: 'holdfast-sim-1',
+          region: 'sim-east',
+          simulator: { dialect: 'openai' },
+        },
+        {
+          id: 'sim-west',
+          provider: 'simulator',
+          model: 'holdfast-sim-1',
+          region: 'sim-west',
+          simulator: { dialect: 'anthropic' },
+        },
       ],
     },
   ];
@@ -54,7 +66,10 @@ export function defaultConfigInput(env: NodeJS.ProcessEnv): ConfigInput {
       port: env.PORT ? Number(env.PORT) : 8080,
     },
     ...(env.HOLDFAST_ADMIN_KEY ? { auth: { admin_key: env.HOLDFAST_ADMIN_KEY } } : {}),
-    store: { ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), data_dir: env.HOLDFAST_DATA_DIR ?? './data' },
+    store: {
+      ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}),
+      data_dir: env.HOLDFAST_DATA_DIR ?? './data',
+    },
     models,
   };
 }

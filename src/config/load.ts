@@ -12,24 +12,66 @@ export class ConfigError extends Error {
   }
 }
 
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const TOKEN = /__HOLDFAST_ENV_(\d+)__/g;
+const WHOLE_TOKEN = /^__HOLDFAST_ENV_(\d+)__$/;
+
+interface EnvRef {
+  name: string;
+  fallback: string | undefined;
+}
+
 /**
- * Replaces `${NAME}` and `${NAME:-default}` in every string of a parsed YAML tree. Interpolating after
- * parsing (not in the raw text) means a secret containing YAML syntax cannot change the document's shape.
+ * `${NAME}` / `${NAME:-default}` must work anywhere a value can go, including YAML flow maps where a
+ * bare `${` would open a nested map. So references are swapped for opaque tokens before parsing and the
+ * values put back into the parsed tree afterwards: a secret containing YAML syntax cannot change the
+ * document's shape.
  */
-export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string[], missing: string[]): unknown {
+function tokenize(text: string): { text: string; refs: EnvRef[] } {
+  const refs: EnvRef[] = [];
+  const out = text.replace(ENV_REF, (_m, name: string, fallback?: string) => {
+    refs.push({ name, fallback });
+    return `__HOLDFAST_ENV_${refs.length - 1}__`;
+  });
+  return { text: out, refs };
+}
+
+function resolveRef(ref: EnvRef, env: NodeJS.ProcessEnv, path: string[], missing: string[]): string {
+  const v = env[ref.name];
+  if (v !== undefined && v !== '') return v;
+  if (ref.fallback !== undefined) return ref.fallback;
+  missing.push(`${path.join('.') || '(root)'}: environment variable ${ref.name} is not set`);
+  return '';
+}
+
+/** A value that is exactly one reference keeps the env value's scalar type (`port: ${PORT}` is a number). */
+function scalar(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}
+
+export function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  refs: EnvRef[],
+  path: string[],
+  missing: string[],
+): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (fallback !== undefined) return fallback;
-      missing.push(`${path.join('.') || '(root)'}: environment variable ${name} is not set`);
-      return '';
-    });
+    const whole = WHOLE_TOKEN.exec(value);
+    if (whole) return scalar(resolveRef(refs[Number(whole[1])]!, env, path, missing));
+    return value
+      .replace(TOKEN, (_m, i: string) => resolveRef(refs[Number(i)]!, env, path, missing))
+      .replace(ENV_REF, (_m, name: string, fallback?: string) =>
+        resolveRef({ name, fallback }, env, path, missing),
+      );
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, String(i)], missing));
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolate(v, env, refs, [...path, String(i)], missing));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], missing);
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, refs, [...path, k], missing);
     return out;
   }
   return value;
@@ -48,9 +90,14 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** Validates an already-parsed config tree; returns a deeply frozen Config or throws ConfigError. */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config {
+export function buildConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  source = 'config',
+  refs: EnvRef[] = [],
+): Config {
   const missing: string[] = [];
-  const tree = interpolate(raw ?? {}, env, [], missing);
+  const tree = interpolate(raw ?? {}, env, refs, [], missing);
   const parsed = configSchema.safeParse(tree);
   const issues = [...missing, ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
@@ -65,10 +112,11 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     throw new ConfigError(file, [`cannot read file: ${(err as Error).message}`]);
   }
   let raw: unknown;
+  const tokens = tokenize(text);
   try {
-    raw = parseYaml(text, { prettyErrors: true });
+    raw = parseYaml(tokens.text, { prettyErrors: true });
   } catch (err) {
     throw new ConfigError(file, [`YAML syntax: ${(err as Error).message}`]);
   }
-  return buildConfig(raw, env, file);
+  return buildConfig(raw, env, file, tokens.refs);
 }

@@ -103,7 +103,11 @@ export const deploymentSchema = z
   .strict()
   .superRefine((d, ctx) => {
     if (d.provider !== 'simulator' && !d.base_url) {
-      ctx.addIssue({ code: 'custom', path: ['base_url'], message: `base_url is required for provider ${d.provider}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['base_url'],
+        message: `base_url is required for provider ${d.provider}`,
+      });
     }
   });
 
@@ -127,7 +131,11 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
-        body_limit_bytes: z.number().int().positive().default(10 * 1024 * 1024),
+        body_limit_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(10 * 1024 * 1024),
         /** SIGTERM: how long in-flight requests and streams get to finish. */
         shutdown_grace_ms: z.number().int().min(0).default(30_000),
         /**
@@ -168,11 +176,20 @@ export const configSchema = z
     const names = new Set<string>();
     const ids = new Set<string>();
     c.models.forEach((m, i) => {
-      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name ${m.name}` });
+      if (names.has(m.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', i, 'name'],
+          message: `duplicate model name ${m.name}`,
+        });
       names.add(m.name);
       m.deployments.forEach((d, j) => {
         if (ids.has(d.id))
-          ctx.addIssue({ code: 'custom', path: ['models', i, 'deployments', j, 'id'], message: `duplicate deployment id ${d.id}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'deployments', j, 'id'],
+            message: `duplicate deployment id ${d.id}`,
+          });
         ids.add(d.id);
       });
     });

@@ -234,5 +234,7 @@ interface UpstreamLike {
 }
 
 function isUpstreamLike(err: unknown): err is UpstreamLike {
-  return typeof err === 'object' && err !== null && typeof (err as UpstreamLike).toHoldfastError === 'function';
+  return (
+    typeof err === 'object' && err !== null && typeof (err as UpstreamLike).toHoldfastError === 'function'
+  );
 }

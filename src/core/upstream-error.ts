@@ -98,7 +98,8 @@ export class UpstreamError extends Error {
     const code = TO_CODE[this.kind];
     // Client-side mistakes pass the provider's explanation through; server-side ones keep our own words so
     // provider internals do not leak.
-    const passMessage = this.kind === 'bad_request' || this.kind === 'context_too_long' || this.kind === 'content_filter';
+    const passMessage =
+      this.kind === 'bad_request' || this.kind === 'context_too_long' || this.kind === 'content_filter';
     return new HoldfastError(code, {
       ...(passMessage ? { message: this.message } : {}),
       ...(this.retryAfterMs !== undefined ? { retryAfterSec: Math.ceil(this.retryAfterMs / 1000) } : {}),
@@ -108,7 +109,10 @@ export class UpstreamError extends Error {
 }
 
 /** Parses Retry-After (seconds or HTTP date) and the OpenAI/Anthropic millisecond variants. */
-export function parseRetryAfter(headers: Headers | Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
+export function parseRetryAfter(
+  headers: Headers | Record<string, string | string[] | undefined>,
+  now = Date.now(),
+): number | undefined {
   const get = (name: string): string | undefined => {
     if (headers instanceof Headers) return headers.get(name) ?? undefined;
     const v = headers[name];

@@ -1,14 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ResponseCollector } from '../core/collect.ts';
 import type { Door } from '../core/door.ts';
-import { HoldfastError, toHoldfastError } from '../core/errors.ts';
+import { type HoldfastError, toHoldfastError } from '../core/errors.ts';
 import type { RequestContext, Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { errorHeaders } from './errors.ts';
+import type { InFlight } from './inflight.ts';
 import { finishOutcome } from './outcome.ts';
 import { type RelayResult, relayStream, relayUnary } from './relay.ts';
-import type { InFlight } from './inflight.ts';
-import { errorHeaders } from './errors.ts';
 
 export interface ChatRouteDeps {
   stages: readonly Stage[];
@@ -50,7 +50,10 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       const events = deps.dispatch(ctx);
       if (ctx.request!.stream) {
         reply.hijack();
-        await relayStream(ctx, events, res, relay, { keepAliveMs: deps.keepAliveMs, headers: { 'x-request-id': req.id } });
+        await relayStream(ctx, events, res, relay, {
+          keepAliveMs: deps.keepAliveMs,
+          headers: { 'x-request-id': req.id },
+        });
       } else {
         const body = await relayUnary(ctx, events, relay);
         await reply.code(200).type('application/json').send(JSON.stringify(body));
@@ -65,7 +68,11 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
           res.end();
         } else if (ctx.request?.stream) {
           // Hijacked: Fastify no longer owns the reply, so write it ourselves.
-          res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': req.id, ...errorHeaders(failure) });
+          res.writeHead(status, {
+            'content-type': 'application/json',
+            'x-request-id': req.id,
+            ...errorHeaders(failure),
+          });
           res.end(body);
         } else {
           await reply.code(status).headers(errorHeaders(failure)).type('application/json').send(body);
@@ -77,7 +84,14 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       const cancelled = abort.signal.aborted && !res.writableFinished;
       const rec = finishOutcome(ctx, cancelled ? 499 : status, failure, cancelled, relay);
       deps.logger.info(
-        { reqId: rec.requestId, status: rec.status, outcome: rec.outcome, model: rec.model, deployment: rec.deployment, ms: Math.round(rec.latencyMs) },
+        {
+          reqId: rec.requestId,
+          status: rec.status,
+          outcome: rec.outcome,
+          model: rec.model,
+          deployment: rec.deployment,
+          ms: Math.round(rec.latencyMs),
+        },
         'request',
       );
     }

@@ -1,8 +1,8 @@
 import type { FastifyError } from 'fastify';
-import { anthropicDoor } from '../providers/anthropic/door.ts';
-import { openaiDoor } from '../providers/openai/door.ts';
 import type { Door } from '../core/door.ts';
 import { HoldfastError, toHoldfastError } from '../core/errors.ts';
+import { anthropicDoor } from '../providers/anthropic/door.ts';
+import { openaiDoor } from '../providers/openai/door.ts';
 
 /** Fastify's own failures (body parsing, limits) mapped onto the registry. */
 export function fromFastifyError(err: unknown): HoldfastError {
@@ -15,7 +15,9 @@ export function fromFastifyError(err: unknown): HoldfastError {
       return new HoldfastError('unsupported_media_type');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new HoldfastError('invalid_json', { message: 'The request body is empty or its length is wrong.' });
+      return new HoldfastError('invalid_json', {
+        message: 'The request body is empty or its length is wrong.',
+      });
     default:
       if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
         return new HoldfastError('invalid_request', { message: fe.message ?? 'Bad request.' });

@@ -10,7 +10,7 @@ import { doorForRequest } from './errors.ts';
  * list shape, everyone else OpenAI's.
  */
 export function modelsHandler(models: ModelTable, auth: Stage, bootedAt: number) {
-  return async (req: FastifyRequest<{ Params: { id?: string } }>, reply: FastifyReply): Promise<unknown> => {
+  return async (req: FastifyRequest<{ Params: { id?: string } }>, _reply: FastifyReply): Promise<unknown> => {
     const door = doorForRequest(req.url, req.headers);
     const ctx = { headers: req.headers } as RequestContext;
     await auth.run(ctx);
@@ -19,10 +19,18 @@ export function modelsHandler(models: ModelTable, auth: Stage, bootedAt: number)
     const wanted = req.params.id;
     const list = wanted === undefined ? visible : visible.filter((m) => m.name === wanted);
     if (wanted !== undefined && list.length === 0) {
-      throw new HoldfastError('model_not_found', { message: `The model '${wanted}' does not exist on this gateway.`, param: 'model' });
+      throw new HoldfastError('model_not_found', {
+        message: `The model '${wanted}' does not exist on this gateway.`,
+        param: 'model',
+      });
     }
     if (door.dialect === 'anthropic') {
-      const data = list.map((m) => ({ type: 'model', id: m.name, display_name: m.name, created_at: new Date(bootedAt).toISOString() }));
+      const data = list.map((m) => ({
+        type: 'model',
+        id: m.name,
+        display_name: m.name,
+        created_at: new Date(bootedAt).toISOString(),
+      }));
       if (wanted !== undefined) return data[0];
       return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
     }

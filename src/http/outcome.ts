@@ -1,7 +1,7 @@
 import type { ErrorCode, HoldfastError } from '../core/errors.ts';
 import type { RequestContext } from '../pipeline/context.ts';
-import type { RelayResult } from './relay.ts';
 import { type OutcomeClass, type OutcomeRecord, publishOutcome } from '../telemetry/outcome.ts';
+import type { RelayResult } from './relay.ts';
 
 const UPSTREAM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'upstream_error',

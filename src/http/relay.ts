@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { StreamEvent } from '../core/chat.ts';
-import { ResponseCollector } from '../core/collect.ts';
+import type { ResponseCollector } from '../core/collect.ts';
 import type { RenderContext } from '../core/door.ts';
 import { toHoldfastError } from '../core/errors.ts';
 import type { RequestContext } from '../pipeline/context.ts';
@@ -29,7 +29,11 @@ function renderContext(ctx: RequestContext, collector: ResponseCollector): Rende
   };
 }
 
-export async function relayUnary(ctx: RequestContext, events: AsyncIterable<StreamEvent>, result: RelayResult): Promise<unknown> {
+export async function relayUnary(
+  ctx: RequestContext,
+  events: AsyncIterable<StreamEvent>,
+  result: RelayResult,
+): Promise<unknown> {
   for await (const ev of events) {
     if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
     result.collector.push(ev);
@@ -80,12 +84,15 @@ export async function relayStream(
     lastWrite = performance.now();
     if (!res.write(s)) await drained(res);
   };
-  const timer = setInterval(() => {
-    if (performance.now() - lastWrite >= opts.keepAliveMs && !res.destroyed) {
-      lastWrite = performance.now();
-      res.write(renderer.keepAlive());
-    }
-  }, Math.max(50, Math.floor(opts.keepAliveMs / 2)));
+  const timer = setInterval(
+    () => {
+      if (performance.now() - lastWrite >= opts.keepAliveMs && !res.destroyed) {
+        lastWrite = performance.now();
+        res.write(renderer.keepAlive());
+      }
+    },
+    Math.max(50, Math.floor(opts.keepAliveMs / 2)),
+  );
   timer.unref();
 
   try {

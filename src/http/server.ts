@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { HoldfastError } from '../core/errors.ts';
-import { anthropicDoor } from '../providers/anthropic/door.ts';
-import { openaiDoor } from '../providers/openai/door.ts';
 import type { RequestContext, Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { ModelTable } from '../pipeline/route.ts';
+import { anthropicDoor } from '../providers/anthropic/door.ts';
+import { openaiDoor } from '../providers/openai/door.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { chatHandler } from './chat-route.ts';
 import { doorForRequest, errorHeaders, fromFastifyError } from './errors.ts';
@@ -38,7 +38,9 @@ export function buildServer(deps: ServerDeps) {
     // A caller's own request id is kept (so traces join up); otherwise we mint one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+      return typeof given === 'string' && REQUEST_ID.test(given)
+        ? given
+        : `req_${randomUUID().replaceAll('-', '')}`;
     },
     requestIdHeader: false,
     return503OnClosing: false,
@@ -51,11 +53,17 @@ export function buildServer(deps: ServerDeps) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(new HoldfastError('invalid_json', { message: 'The request body is empty.' }), undefined);
+    if (text.trim() === '')
+      return done(new HoldfastError('invalid_json', { message: 'The request body is empty.' }), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (err) {
-      done(new HoldfastError('invalid_json', { message: `The request body is not valid JSON: ${(err as Error).message}` }), undefined);
+      done(
+        new HoldfastError('invalid_json', {
+          message: `The request body is not valid JSON: ${(err as Error).message}`,
+        }),
+        undefined,
+      );
     }
   });
 
@@ -78,18 +86,42 @@ export function buildServer(deps: ServerDeps) {
     const path = req.routeOptions.url;
     if (path === '/v1/chat/completions' || path === '/v1/messages') {
       const t0 = performance.now();
-      const ctx: RequestContext = { requestId: req.id, door, startedAt: Date.now(), t0, headers: req.headers, body: undefined, signal: AbortSignal.abort(), attempts: 0 };
+      const ctx: RequestContext = {
+        requestId: req.id,
+        door,
+        startedAt: Date.now(),
+        t0,
+        headers: req.headers,
+        body: undefined,
+        signal: AbortSignal.abort(),
+        attempts: 0,
+      };
       finishOutcome(ctx, err.status, err, false, undefined);
     }
-    reply.code(err.status).headers(errorHeaders(err)).type('application/json').send(JSON.stringify(door.renderError(err)));
+    reply
+      .code(err.status)
+      .headers(errorHeaders(err))
+      .type('application/json')
+      .send(JSON.stringify(door.renderError(err)));
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const err = new HoldfastError('not_found', { message: `No route for ${req.method} ${req.url.split('?')[0]}.` });
-    reply.code(404).type('application/json').send(JSON.stringify(doorForRequest(req.url, req.headers).renderError(err)));
+    const err = new HoldfastError('not_found', {
+      message: `No route for ${req.method} ${req.url.split('?')[0]}.`,
+    });
+    reply
+      .code(404)
+      .type('application/json')
+      .send(JSON.stringify(doorForRequest(req.url, req.headers).renderError(err)));
   });
 
-  const chat = { stages: deps.chatStages, dispatch: deps.dispatch, inflight: deps.inflight, logger: deps.logger, keepAliveMs: deps.keepAliveMs };
+  const chat = {
+    stages: deps.chatStages,
+    dispatch: deps.dispatch,
+    inflight: deps.inflight,
+    logger: deps.logger,
+    keepAliveMs: deps.keepAliveMs,
+  };
   app.post('/v1/chat/completions', chatHandler(openaiDoor, chat));
   app.post('/v1/messages', chatHandler(anthropicDoor, chat));
   const models = modelsHandler(deps.models, deps.authStage, Date.now());

@@ -12,7 +12,8 @@ export interface KeyLookup {
 /** Both dialects' ways of presenting a key: OpenAI's bearer token and Anthropic's x-api-key. */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization;
-  if (typeof auth === 'string' && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim() || undefined;
+  if (typeof auth === 'string' && /^bearer\s+/i.test(auth))
+    return auth.replace(/^bearer\s+/i, '').trim() || undefined;
   const x = headers['x-api-key'];
   return typeof x === 'string' && x.trim() ? x.trim() : undefined;
 }
@@ -23,7 +24,12 @@ const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
  * Verified keys are remembered briefly so the hot path does not hit the database per request; a
  * revocation therefore takes effect within `cacheMs` on every node.
  */
-export function createAuthStage(opts: { adminKey?: string; openMode: boolean; keys: KeyLookup; cacheMs?: number }): Stage {
+export function createAuthStage(opts: {
+  adminKey?: string;
+  openMode: boolean;
+  keys: KeyLookup;
+  cacheMs?: number;
+}): Stage {
   const adminHash = opts.adminKey ? sha(opts.adminKey) : undefined;
   const cacheMs = opts.cacheMs ?? 5_000;
   const cache = new Map<string, { caller: Caller | undefined; until: number }>();
@@ -60,6 +66,6 @@ export function createAuthStage(opts: { adminKey?: string; openMode: boolean; ke
 }
 
 export function callerMayUse(caller: Caller | undefined, model: string): boolean {
-  if (!caller || caller.kind !== 'key') return true;
+  if (caller?.kind !== 'key') return true;
   return keyAllowsModel({ models: [...caller.models] }, model);
 }

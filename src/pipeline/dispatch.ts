@@ -24,13 +24,23 @@ export async function* attempt(dep: DeploymentRuntime, ctx: RequestContext): Asy
   ctx.deployment = dep;
   const t = performance.now();
   let ttftMs: number | undefined;
-  const base = { requestId: ctx.requestId, deployment: dep.config.id, provider: dep.config.provider, region: dep.config.region };
+  const base = {
+    requestId: ctx.requestId,
+    deployment: dep.config.id,
+    provider: dep.config.provider,
+    region: dep.config.region,
+  };
   try {
     for await (const ev of dep.adapter.call(ctx.request!, { signal: ctx.signal, requestId: ctx.requestId })) {
       if (ttftMs === undefined) ttftMs = performance.now() - t;
       yield ev;
     }
-    publishAttempt({ ...base, ok: true, latencyMs: performance.now() - t, ...(ttftMs !== undefined ? { ttftMs } : {}) });
+    publishAttempt({
+      ...base,
+      ok: true,
+      latencyMs: performance.now() - t,
+      ...(ttftMs !== undefined ? { ttftMs } : {}),
+    });
   } catch (err) {
     if (err instanceof UpstreamError && ttftMs !== undefined) err.midStream = true;
     publishAttempt({
@@ -38,7 +48,9 @@ export async function* attempt(dep: DeploymentRuntime, ctx: RequestContext): Asy
       ok: false,
       latencyMs: performance.now() - t,
       ...(ttftMs !== undefined ? { ttftMs } : {}),
-      ...(err instanceof UpstreamError ? { errorKind: err.kind, midStream: err.midStream, ...(err.status ? { status: err.status } : {}) } : {}),
+      ...(err instanceof UpstreamError
+        ? { errorKind: err.kind, midStream: err.midStream, ...(err.status ? { status: err.status } : {}) }
+        : {}),
     });
     throw err;
   }
@@ -52,7 +64,9 @@ export function createCoreDispatch(balancer: Balancer): Dispatch {
   return (ctx) => {
     const route = ctx.route!;
     const byId = new Map(route.deployments.map((d) => [d.config.id, d]));
-    const order = balancer.order(route.deployments.map((d) => ({ id: d.config.id, region: d.config.region, weight: d.config.weight })));
+    const order = balancer.order(
+      route.deployments.map((d) => ({ id: d.config.id, region: d.config.region, weight: d.config.weight })),
+    );
     const first = order[0] && byId.get(order[0].id);
     if (!first) throw new HoldfastError('no_healthy_upstream');
     return attempt(first, ctx);

@@ -23,10 +23,16 @@ export function createRouteStage(models: ModelTable): Stage {
       const name = ctx.request!.model;
       const route = models.get(name);
       if (!route) {
-        throw new HoldfastError('model_not_found', { message: `The model '${name}' does not exist on this gateway.`, param: 'model' });
+        throw new HoldfastError('model_not_found', {
+          message: `The model '${name}' does not exist on this gateway.`,
+          param: 'model',
+        });
       }
       if (!callerMayUse(ctx.caller, name)) {
-        throw new HoldfastError('model_not_allowed', { message: `This API key may not use the model '${name}'.`, param: 'model' });
+        throw new HoldfastError('model_not_allowed', {
+          message: `This API key may not use the model '${name}'.`,
+          param: 'model',
+        });
       }
       ctx.route = route;
     },

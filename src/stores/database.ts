@@ -1,5 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import {
   type ColumnType,
@@ -74,13 +74,19 @@ export interface OpenOptions {
 export async function openDatabase(store: StoreLocation, opts: OpenOptions = {}): Promise<Db> {
   const schema = opts.schema === undefined ? undefined : checkSchemaName(opts.schema);
   const engine: Engine = store.url ? 'postgres' : 'pglite';
-  const dialect = store.url
-    ? await postgresDialect(store.url, schema, opts.onPoolError)
-    : await pgliteDialect(store.data_dir);
+  let unlock = async (): Promise<void> => {};
+  let dialect: Dialect;
+  if (store.url) {
+    dialect = await postgresDialect(store.url, schema, opts.onPoolError);
+  } else {
+    const opened = await pgliteDialect(store.data_dir);
+    dialect = opened.dialect;
+    unlock = opened.unlock;
+  }
   const kysely = new Kysely<Database>({ dialect });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= kysely.destroy();
+    closing ??= kysely.destroy().finally(unlock);
     return closing;
   };
   try {
@@ -97,11 +103,63 @@ export async function openDatabase(store: StoreLocation, opts: OpenOptions = {})
   return { kysely, engine, close };
 }
 
-async function pgliteDialect(dataDir: string): Promise<Dialect> {
-  const inMemory = dataDir.startsWith('memory://');
-  const dir = inMemory ? dataDir : resolve(dataDir);
-  if (!inMemory) await mkdir(dir, { recursive: true });
-  return new PGliteDialect(await PGlite.create(dir));
+async function pgliteDialect(dataDir: string): Promise<{ dialect: Dialect; unlock: () => Promise<void> }> {
+  if (dataDir.startsWith('memory://')) {
+    return { dialect: new PGliteDialect(await PGlite.create(dataDir)), unlock: async () => {} };
+  }
+  const dir = resolve(dataDir);
+  await mkdir(dir, { recursive: true });
+  const unlock = await lockDataDir(dir);
+  try {
+    return { dialect: new PGliteDialect(await PGlite.create(dir)), unlock };
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+}
+
+/** Directories this process holds, to tell its own live lock from one left by an earlier same-pid run. */
+const heldDirs = new Set<string>();
+
+/**
+ * PGlite does not notice a second instance on the same directory, and two would corrupt it (one Postgres
+ * backend each, no shared locking). A pid file keeps a second opener out, in this process or another;
+ * a file whose process is gone is taken over.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const file = join(dir, 'holdfast.lock');
+  for (let attempt = 0; ; attempt++) {
+    if (heldDirs.has(dir)) throw inUse(dir, process.pid);
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+      heldDirs.add(dir);
+      return async () => {
+        heldDirs.delete(dir);
+        await unlink(file).catch(() => {});
+      };
+    } catch (error) {
+      if (!hasCode(error, 'EEXIST') || attempt > 0) throw error;
+    }
+    const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) throw inUse(dir, holder);
+    await unlink(file).catch(() => {});
+  }
+}
+
+function inUse(dir: string, pid: number): Error {
+  return new Error(
+    `PGlite data_dir ${dir} is in use by process ${pid}; stop that process first, or set store.url to share a PostgreSQL database`,
+  );
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return hasCode(error, 'EPERM');
+  }
 }
 
 async function postgresDialect(
@@ -137,7 +195,7 @@ async function createSchema(run: (statement: string) => Promise<unknown>, schema
     await run(`create schema if not exists ${quoteIdent(schema)}`);
   } catch (error) {
     // Two openers racing on `if not exists` can still collide on the catalog's unique index.
-    if (!isPgError(error, '23505') && !isPgError(error, '42P06')) throw error;
+    if (!hasCode(error, '23505') && !hasCode(error, '42P06')) throw error;
   }
 }
 
@@ -160,6 +218,6 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function isPgError(error: unknown, code: string): boolean {
+function hasCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
 }

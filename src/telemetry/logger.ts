@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -7,6 +7,9 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'holdfast' },
     // Secrets must never reach logs, whichever field they ride in.
-    redact: { paths: ['*.api_key', '*.apiKey', '*.authorization', '*["x-api-key"]', 'headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.api_key', '*.apiKey', '*.authorization', '*["x-api-key"]', 'headers.authorization'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -239,6 +240,24 @@ describe('PGlite store location', () => {
       expect(await createSqlKeyStore(db.kysely).verifyKey(secret)).toBeDefined();
     } finally {
       await db.close();
+    }
+  });
+
+  it("keeps a second opener out of a directory in use, and takes over a dead holder's lock", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'holdfast-store-'));
+    try {
+      const first = await openDatabase({ data_dir: root });
+      await expect(openDatabase({ data_dir: root })).rejects.toThrow(/in use by process/);
+      await first.close();
+
+      const gone = spawnSync(process.execPath, ['-e', '']).pid;
+      await writeFile(join(root, 'holdfast.lock'), `${gone}\n`);
+      const second = await openDatabase({ data_dir: root });
+      expect(await readFile(join(root, 'holdfast.lock'), 'utf8')).toBe(`${process.pid}\n`);
+      await second.close();
+      await expect(stat(join(root, 'holdfast.lock'))).rejects.toThrow();
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 

@@ -10,7 +10,7 @@ import { createRouteStage, ModelTable } from './pipeline/route.ts';
 import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
 import { RoundRobin } from './resilience/types.ts';
 import { openDatabase } from './stores/database.ts';
-import { createSqlKeyStore } from './stores/keys.ts';
+import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 
 export interface Gateway {
@@ -20,6 +20,8 @@ export interface Gateway {
   readonly deployments: readonly DeploymentRuntime[];
   readonly openMode: boolean;
   readonly logger: Logger;
+  /** The caller key store (the same database the CLI's `keys` commands use). */
+  readonly keys: KeyStore;
   /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
   close(graceMs?: number): Promise<{ drained: boolean }>;
 }
@@ -106,6 +108,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       deployments,
       openMode,
       logger,
+      keys: keyStore,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           draining = true;

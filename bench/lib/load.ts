@@ -14,13 +14,23 @@ export interface LoadSpec {
   durationMs: number;
 }
 
-export interface LoadResult {
+/** One run's raw samples; runs of the same cell are merged with `mergeRuns`. */
+export interface LoadRun {
   /** Requests that completed successfully inside the measured window. */
   requests: number;
   /** Failed requests (transport error or non-2xx) inside the measured window. */
   errors: number;
   firstError?: string;
   /** Actual measured window; timers can fire late on a busy loop. */
+  elapsedMs: number;
+  latency: Float64Array;
+  ttft?: Float64Array;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  firstError?: string;
   elapsedMs: number;
   rps: number;
   latency: Summary;
@@ -38,7 +48,7 @@ const MAX_ERRORS_WITHOUT_SUCCESS = 200;
  * by in-flight requests at either edge. Written here rather than using autocannon because autocannon
  * cannot time the first streamed token.
  */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+export async function runLoad(spec: LoadSpec): Promise<LoadRun> {
   const url = new URL(spec.url);
   const path = `${url.pathname}${url.search}`;
   const pool = new Pool(url.origin, { connections: spec.concurrency, pipelining: 1 });
@@ -106,16 +116,41 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     await pool.close();
   }
 
-  const elapsedMs = windowEnd > windowStart ? windowEnd - windowStart : 0;
-  const result: LoadResult = {
+  const run: LoadRun = {
     requests: ok,
     errors,
-    elapsedMs,
-    rps: elapsedMs > 0 ? (ok * 1000) / elapsedMs : 0,
-    latency: summarize(latency.values()),
+    elapsedMs: windowEnd > windowStart ? windowEnd - windowStart : 0,
+    latency: latency.values(),
   };
+  if (firstError !== undefined) run.firstError = firstError;
+  if (spec.stream) run.ttft = ttft.values();
+  return run;
+}
+
+/** Pools the samples of several runs of one cell, as if they were one window. */
+export function mergeRuns(runs: LoadRun[]): LoadResult {
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  const elapsedMs = runs.reduce((n, r) => n + r.elapsedMs, 0);
+  const concat = (parts: Float64Array[]): Float64Array => {
+    const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  const result: LoadResult = {
+    requests,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    elapsedMs,
+    rps: elapsedMs > 0 ? (requests * 1000) / elapsedMs : 0,
+    latency: summarize(concat(runs.map((r) => r.latency))),
+  };
+  const firstError = runs.find((r) => r.firstError !== undefined)?.firstError;
   if (firstError !== undefined) result.firstError = firstError;
-  if (spec.stream) result.ttft = summarize(ttft.values());
+  const ttfts = runs.flatMap((r) => (r.ttft ? [r.ttft] : []));
+  if (ttfts.length > 0) result.ttft = summarize(concat(ttfts));
   return result;
 }
 

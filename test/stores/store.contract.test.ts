@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { AbortedTransactionError, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, type Engine, jsonb, openDatabase } from '../../src/stores/database.ts';
@@ -158,10 +158,8 @@ function storeContract(target: StoreTarget): void {
     it('serialises a transaction against concurrent queries and rolls back on failure', async () => {
       const keys = createSqlKeyStore(db.kysely);
       const marker = `tx-${randomBytes(4).toString('hex')}`;
-      let release: () => void = () => {};
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      const inserted = Promise.withResolvers<void>();
+      const held = Promise.withResolvers<void>();
       const failing = db.kysely.transaction().execute(async (trx) => {
         await trx
           .insertInto('api_keys')
@@ -173,16 +171,48 @@ function storeContract(target: StoreTarget): void {
             models: jsonb(['*']),
           })
           .execute();
-        await held;
+        inserted.resolve();
+        await held.promise;
         throw new Error('abort on purpose');
       });
-      // Whatever the engine does with it (wait or run alongside), this query must not see the
-      // uncommitted row.
+      await inserted.promise;
+      // The engine may make this wait (PGlite, one session) or run it alongside (Postgres); either way
+      // it must not see the uncommitted row.
       const outside = keys.listKeys();
-      release();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      held.resolve();
       await expect(failing).rejects.toThrow('abort on purpose');
       expect((await outside).some((k) => k.id === marker)).toBe(false);
       expect((await keys.listKeys()).some((k) => k.id === marker)).toBe(false);
+
+      // A swallowed error still dooms the transaction; the commit must say so instead of pretending.
+      const swallowed = db.kysely.transaction().execute(async (trx) => {
+        await sql`select 1 / 0`.execute(trx).catch(() => {});
+      });
+      await expect(swallowed).rejects.toThrow(AbortedTransactionError);
+
+      const trx = await db.kysely.startTransaction().execute();
+      const row = (id: string) => ({
+        id,
+        name: id,
+        key_hash: hashKey(id),
+        prefix: 'hf-sp',
+        models: jsonb(['*']),
+      });
+      await trx
+        .insertInto('api_keys')
+        .values(row(`${marker}-kept`))
+        .execute();
+      const sp = await trx.savepoint('before_second').execute();
+      await sp
+        .insertInto('api_keys')
+        .values(row(`${marker}-undone`))
+        .execute();
+      await sp.rollbackToSavepoint('before_second').execute();
+      await sp.commit().execute();
+      const ids = (await keys.listKeys()).map((k) => k.id);
+      expect(ids).toContain(`${marker}-kept`);
+      expect(ids).not.toContain(`${marker}-undone`);
 
       const many = await Promise.all(
         Array.from({ length: 12 }, (_, i) => keys.createKey({ name: `burst ${i}`, models: ['m'] })),

@@ -1,6 +1,13 @@
 import type { Dispatcher } from 'undici';
 import type { DeploymentConfig } from '../../config/schema.ts';
-import type { ChatRequest, ChatResponse, FinishReason, ImagePart, StreamEvent, TextPart } from '../../core/chat.ts';
+import type {
+  ChatRequest,
+  ChatResponse,
+  FinishReason,
+  ImagePart,
+  StreamEvent,
+  TextPart,
+} from '../../core/chat.ts';
 import { responseToEvents } from '../../core/collect.ts';
 import type { CallContext, ProviderAdapter } from '../../core/provider.ts';
 import { UpstreamError } from '../../core/upstream-error.ts';
@@ -46,12 +53,18 @@ export interface BuiltRequest {
 function imageBlock(part: ImagePart): WireImageBlock {
   const s = part.source;
   if (s.kind === 'base64') {
-    return { type: 'image', source: { type: 'base64', media_type: s.mediaType as WireImageMediaType, data: s.data } };
+    return {
+      type: 'image',
+      source: { type: 'base64', media_type: s.mediaType as WireImageMediaType, data: s.data },
+    };
   }
   // OpenAI callers inline images as data: URLs, which Anthropic's url source does not take.
   const data = /^data:([^;,]+);base64,(.*)$/s.exec(s.url);
   if (data?.[1] && data[2] !== undefined) {
-    return { type: 'image', source: { type: 'base64', media_type: data[1] as WireImageMediaType, data: data[2] } };
+    return {
+      type: 'image',
+      source: { type: 'base64', media_type: data[1] as WireImageMediaType, data: data[2] },
+    };
   }
   return { type: 'image', source: { type: 'url', url: s.url } };
 }
@@ -70,7 +83,8 @@ type Turn = { role: 'user'; content: WireUserBlock[] } | { role: 'assistant'; co
 function jsonInstruction(req: ChatRequest): string | undefined {
   const f = req.responseFormat;
   if (!f || f.type === 'text') return undefined;
-  const base = 'Respond with a single valid JSON object and nothing else: no prose before or after it, no code fences.';
+  const base =
+    'Respond with a single valid JSON object and nothing else: no prose before or after it, no code fences.';
   if (f.type === 'json_object') return base;
   return `${base} The object must conform to this JSON Schema:\n${JSON.stringify(f.schema)}`;
 }
@@ -217,7 +231,12 @@ function num(v: unknown): number | undefined {
 }
 
 function protocol(message: string, midStream: boolean, cause?: unknown): UpstreamError {
-  return new UpstreamError({ kind: 'protocol', message, midStream, ...(cause !== undefined ? { cause } : {}) });
+  return new UpstreamError({
+    kind: 'protocol',
+    message,
+    midStream,
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }
 
 /** Input tokens as billed: the uncached part plus what was written to or read from the prompt cache. */
@@ -256,7 +275,8 @@ export function parseMessageResponse(bodyText: string, prefillTrim = ''): ChatRe
   } catch (err) {
     throw protocol('upstream answer is not valid JSON', false, err);
   }
-  if (!isObj(msg) || !Array.isArray(msg.content)) throw protocol('upstream answer is not a message object', false);
+  if (!isObj(msg) || !Array.isArray(msg.content))
+    throw protocol('upstream answer is not a message object', false);
   const trim = prefixTrimmer(prefillTrim);
   const content: ChatResponse['content'] = [];
   for (const block of msg.content as unknown[]) {
@@ -266,7 +286,12 @@ export function parseMessageResponse(bodyText: string, prefillTrim = ''): ChatRe
       if (text) content.push({ type: 'text', text });
     } else if (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string') {
       trim.stop();
-      content.push({ type: 'tool_call', id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) });
+      content.push({
+        type: 'tool_call',
+        id: block.id,
+        name: block.name,
+        arguments: JSON.stringify(block.input ?? {}),
+      });
     }
     // thinking, redacted_thinking and server-tool blocks have no place in the internal answer.
   }
@@ -277,7 +302,9 @@ export function parseMessageResponse(bodyText: string, prefillTrim = ''): ChatRe
     model: typeof msg.model === 'string' ? msg.model : '',
     content,
     finishReason: finish,
-    ...(finish === 'stop_sequence' && typeof msg.stop_sequence === 'string' ? { stopSequence: msg.stop_sequence } : {}),
+    ...(finish === 'stop_sequence' && typeof msg.stop_sequence === 'string'
+      ? { stopSequence: msg.stop_sequence }
+      : {}),
     usage: { inputTokens: inputTokens(usage) ?? 0, outputTokens: num(usage.output_tokens) ?? 0 },
   };
 }
@@ -341,7 +368,10 @@ export class AnthropicStreamDecoder {
         return [
           {
             type: 'usage',
-            usage: { ...(output !== undefined ? { outputTokens: output } : {}), ...(input !== undefined ? { inputTokens: input } : {}) },
+            usage: {
+              ...(output !== undefined ? { outputTokens: output } : {}),
+              ...(input !== undefined ? { inputTokens: input } : {}),
+            },
           },
         ];
       }
@@ -351,7 +381,9 @@ export class AnthropicStreamDecoder {
           {
             type: 'finish',
             reason: this.#stop,
-            ...(this.#stop === 'stop_sequence' && this.#stopSequence !== undefined ? { stopSequence: this.#stopSequence } : {}),
+            ...(this.#stop === 'stop_sequence' && this.#stopSequence !== undefined
+              ? { stopSequence: this.#stopSequence }
+              : {}),
           },
         ];
       case 'error':
@@ -365,7 +397,8 @@ export class AnthropicStreamDecoder {
   #blockStart(ev: Json): StreamEvent[] {
     const block = ev.content_block;
     const index = num(ev.index);
-    if (!isObj(block) || index === undefined) throw protocol('malformed content_block_start', this.outputStarted);
+    if (!isObj(block) || index === undefined)
+      throw protocol('malformed content_block_start', this.outputStarted);
     if (block.type === 'text') {
       const text = typeof block.text === 'string' ? this.#trim.text(block.text) : '';
       return text ? this.#text(text) : [];
@@ -411,7 +444,10 @@ export class AnthropicStreamDecoder {
 
 // ---- transport ----
 
-export function createAnthropicAdapter(dep: DeploymentConfig, opts: AnthropicAdapterOptions = {}): ProviderAdapter {
+export function createAnthropicAdapter(
+  dep: DeploymentConfig,
+  opts: AnthropicAdapterOptions = {},
+): ProviderAdapter {
   const owned = opts.dispatcher ? undefined : createDispatcher(dep);
   const dispatcher: Dispatcher = opts.dispatcher ?? owned!;
   const url = `${(dep.base_url ?? '').replace(/\/+$/, '')}/v1/messages`;
@@ -470,7 +506,12 @@ export function createAnthropicAdapter(dep: DeploymentConfig, opts: AnthropicAda
   };
 }
 
-async function readBody(res: UpstreamResponse, ctx: CallContext, midStream: boolean, limit?: number): Promise<string> {
+async function readBody(
+  res: UpstreamResponse,
+  ctx: CallContext,
+  midStream: boolean,
+  limit?: number,
+): Promise<string> {
   try {
     return await readText(res.body, limit);
   } catch (err) {

@@ -5,7 +5,8 @@ type Headers = Record<string, string | string[] | undefined>;
 
 // Anthropic's messages are prose that may change; these patterns only pick out the few 400s/429s that
 // need a different remedy than "fix the request" / "wait".
-const PROMPT_TOO_LONG = /prompt is too long|too many (input )?tokens|context (window|length|limit)|exceeds? the (maximum )?context/i;
+const PROMPT_TOO_LONG =
+  /prompt is too long|too many (input )?tokens|context (window|length|limit)|exceeds? the (maximum )?context/i;
 const OUT_OF_CREDIT = /credit balance|billing|spend(ing)? limit|usage limit|quota|payment/i;
 const SPEND_CODES = /spend_limit|billing|credit|quota/i;
 
@@ -25,7 +26,9 @@ export function parseErrorBody(bodyText: string): WireErrorObject | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const { type, message, details } = error as { type?: unknown; message?: unknown; details?: unknown };
   const code =
-    typeof details === 'object' && details !== null ? (details as { error_code?: unknown }).error_code : undefined;
+    typeof details === 'object' && details !== null
+      ? (details as { error_code?: unknown }).error_code
+      : undefined;
   return {
     type: typeof type === 'string' ? type : '',
     message: typeof message === 'string' ? message : '',
@@ -52,7 +55,10 @@ export function classifyAnthropicError(status: number, headers: Headers, bodyTex
  * Classifies an `event: error` that arrives inside a 200 stream (Anthropic sends overloads this way once
  * the stream has begun). There is no status to go on, only the error type.
  */
-export function classifyAnthropicStreamError(error: WireErrorObject | undefined, midStream: boolean): UpstreamError {
+export function classifyAnthropicStreamError(
+  error: WireErrorObject | undefined,
+  midStream: boolean,
+): UpstreamError {
   const message = error?.message || 'error event in stream';
   return new UpstreamError({
     kind: kindFor(undefined, error, message),
@@ -62,7 +68,11 @@ export function classifyAnthropicStreamError(error: WireErrorObject | undefined,
   });
 }
 
-function kindFor(status: number | undefined, error: WireErrorObject | undefined, message: string): UpstreamErrorKind {
+function kindFor(
+  status: number | undefined,
+  error: WireErrorObject | undefined,
+  message: string,
+): UpstreamErrorKind {
   const type = error?.type ?? '';
   const spendCode = SPEND_CODES.test(error?.details?.error_code ?? '');
   if (status === 529 || type === 'overloaded_error') return 'overloaded';
@@ -71,7 +81,8 @@ function kindFor(status: number | undefined, error: WireErrorObject | undefined,
     // A spend cap also answers 429 but will not clear by waiting, so it must not be retried.
     return spendCode || OUT_OF_CREDIT.test(message) ? 'quota_exhausted' : 'rate_limited';
   }
-  if (status === 401 || status === 403 || type === 'authentication_error' || type === 'permission_error') return 'auth';
+  if (status === 401 || status === 403 || type === 'authentication_error' || type === 'permission_error')
+    return 'auth';
   if (status === 404 || type === 'not_found_error') return 'not_found';
   if (status === 408 || status === 504 || type === 'timeout_error') return 'timeout';
   if (status === 413 || type === 'request_too_large') return 'bad_request';

@@ -82,7 +82,8 @@ const message = z.object({
 });
 
 const tool = z.object({
-  type: z.literal('custom').optional(),
+  // Anything but `custom` is a server tool (web search, code execution...), checked after parsing.
+  type: z.string().optional(),
   name: z.string().regex(/^[a-zA-Z0-9_-]{1,128}$/, 'must match ^[a-zA-Z0-9_-]{1,128}$'),
   description: z.string().optional(),
   input_schema: z.looseObject({ type: z.literal('object') }),
@@ -91,7 +92,11 @@ const tool = z.object({
 const toolChoice = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auto'), disable_parallel_tool_use: z.boolean().optional() }),
   z.object({ type: z.literal('any'), disable_parallel_tool_use: z.boolean().optional() }),
-  z.object({ type: z.literal('tool'), name: z.string().min(1), disable_parallel_tool_use: z.boolean().optional() }),
+  z.object({
+    type: z.literal('tool'),
+    name: z.string().min(1),
+    disable_parallel_tool_use: z.boolean().optional(),
+  }),
   z.object({ type: z.literal('none') }),
 ]);
 
@@ -112,7 +117,9 @@ const requestSchema = z.strictObject({
   thinking: z.looseObject({ type: z.string() }).optional(),
   output_config: z
     .object({
-      format: z.object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }).nullish(),
+      format: z
+        .object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) })
+        .nullish(),
       // A hint about how hard to think; honouring it is best effort, so it is accepted and ignored.
       effort: z.string().nullish(),
     })
@@ -134,7 +141,10 @@ const UNSUPPORTED_FIELDS = ['container', 'mcp_servers', 'context_management'] as
 // ---- request parsing ----
 
 function fail(code: ErrorCode, param: string | undefined, message: string): never {
-  throw new HoldfastError(code, { message: param ? `${param}: ${message}` : message, ...(param ? { param } : {}) });
+  throw new HoldfastError(code, {
+    message: param ? `${param}: ${message}` : message,
+    ...(param ? { param } : {}),
+  });
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -151,7 +161,10 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
  * that got furthest into the value (the array branch for an array, the matching block type), so descend
  * into it; a tie means no branch fits at all and the union's own path is the answer.
  */
-function deepestIssue(issue: z.core.$ZodIssue, prefix: PropertyKey[]): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
+function deepestIssue(
+  issue: z.core.$ZodIssue,
+  prefix: PropertyKey[],
+): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
   const path = [...prefix, ...issue.path];
   if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { issue, path };
   let best: z.core.$ZodIssue | undefined;
@@ -174,22 +187,30 @@ function toHoldfastError(body: unknown, raw: z.core.$ZodIssue): HoldfastError {
   if (raw.code === 'unrecognized_keys') {
     const key = raw.keys[0] ?? '';
     const param = [...raw.path, key].join('.');
-    return new HoldfastError('unsupported_parameter', { param, message: `${param}: Extra inputs are not permitted` });
+    return new HoldfastError('unsupported_parameter', {
+      param,
+      message: `${param}: Extra inputs are not permitted`,
+    });
   }
   const { issue, path } = deepestIssue(raw, []);
   const param = path.map(String).join('.');
   const value = valueAt(body, path);
   const at = (code: ErrorCode, message: string) =>
-    new HoldfastError(code, { message: param ? `${param}: ${message}` : message, ...(param ? { param } : {}) });
+    new HoldfastError(code, {
+      message: param ? `${param}: ${message}` : message,
+      ...(param ? { param } : {}),
+    });
   if (value === undefined) return at('missing_field', 'Field required');
   // A `type` tag we have no branch for is a feature we do not offer (documents, server tools, file ids),
   // not a malformed request.
   const badTag =
     path.at(-1) === 'type' &&
     typeof value === 'string' &&
-    ((issue.code === 'invalid_union' && issue.discriminator !== undefined) || issue.code === 'invalid_value');
+    issue.code === 'invalid_union' &&
+    issue.discriminator !== undefined;
   if (badTag) return at('unsupported_parameter', `type '${value}' is not supported`);
-  const message = issue.code === 'invalid_union' ? 'Invalid input: does not match any allowed shape' : issue.message;
+  const message =
+    issue.code === 'invalid_union' ? 'Invalid input: does not match any allowed shape' : issue.message;
   return at('invalid_request', message);
 }
 
@@ -203,7 +224,8 @@ function checkVersion(headers: IncomingHttpHeaders): void {
   if (v === undefined) return;
   const m = VERSION.exec(v.trim());
   const ok = m !== null && !Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`));
-  if (!ok) fail('invalid_request', 'anthropic-version', `'${v}' is not a valid version (expected e.g. 2023-06-01)`);
+  if (!ok)
+    fail('invalid_request', 'anthropic-version', `'${v}' is not a valid version (expected e.g. 2023-06-01)`);
 }
 
 function textParts(content: string | Array<z.infer<typeof textBlock>>): TextPart[] {
@@ -215,7 +237,10 @@ function imagePart(block: z.infer<typeof imageBlock>): ImagePart {
   const s = block.source;
   return {
     type: 'image',
-    source: s.type === 'url' ? { kind: 'url', url: s.url } : { kind: 'base64', mediaType: s.media_type, data: s.data },
+    source:
+      s.type === 'url'
+        ? { kind: 'url', url: s.url }
+        : { kind: 'base64', mediaType: s.media_type, data: s.data },
   };
 }
 
@@ -226,7 +251,9 @@ function toolResultPart(block: z.infer<typeof toolResultBlock>): ToolResultPart 
       ? []
       : typeof c === 'string'
         ? textParts(c)
-        : c.map((b): TextPart | ImagePart => (b.type === 'text' ? { type: 'text', text: b.text } : imagePart(b)));
+        : c.map((b): TextPart | ImagePart =>
+            b.type === 'text' ? { type: 'text', text: b.text } : imagePart(b),
+          );
   return {
     type: 'tool_result',
     toolCallId: block.tool_use_id,
@@ -240,7 +267,8 @@ function wrongRole(param: string, type: string, role: string): never {
 }
 
 function mapMessage(m: z.infer<typeof message>, i: number, isLast: boolean): Message | undefined {
-  const blocks: ContentBlock[] = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content;
+  const blocks: ContentBlock[] =
+    typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content;
   const at = (j: number) => `messages.${i}.content.${j}.type`;
   let mapped: Message;
   if (m.role === 'system') {
@@ -268,14 +296,19 @@ function mapMessage(m: z.infer<typeof message>, i: number, isLast: boolean): Mes
         if (b.text) content.push({ type: 'text', text: b.text });
       } else if (b.type === 'tool_use') {
         content.push({ type: 'tool_call', id: b.id, name: b.name, arguments: JSON.stringify(b.input) });
-      } else if (b.type !== 'thinking' && b.type !== 'redacted_thinking') wrongRole(at(j), b.type, 'assistant');
+      } else if (b.type !== 'thinking' && b.type !== 'redacted_thinking')
+        wrongRole(at(j), b.type, 'assistant');
     });
     mapped = { role: 'assistant', content };
   }
   if (mapped.content.length === 0) {
     // An empty final assistant turn is a prefill of nothing; anywhere else Anthropic refuses it.
     if (isLast && m.role === 'assistant') return undefined;
-    fail('invalid_request', `messages.${i}.content`, 'all messages must have non-empty content except for an optional final assistant message');
+    fail(
+      'invalid_request',
+      `messages.${i}.content`,
+      'all messages must have non-empty content except for an optional final assistant message',
+    );
   }
   return mapped;
 }
@@ -310,10 +343,15 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
   const w = parsed.data;
 
   for (const key of UNSUPPORTED_FIELDS) {
-    if (w[key] !== undefined && w[key] !== null) fail('unsupported_parameter', key, 'not supported by this gateway');
+    if (w[key] !== undefined && w[key] !== null)
+      fail('unsupported_parameter', key, 'not supported by this gateway');
   }
   if (w.thinking && w.thinking.type !== 'disabled') {
-    fail('unsupported_parameter', 'thinking.type', `extended thinking ('${w.thinking.type}') is not supported`);
+    fail(
+      'unsupported_parameter',
+      'thinking.type',
+      `extended thinking ('${w.thinking.type}') is not supported`,
+    );
   }
 
   const messages: Message[] = [];
@@ -327,6 +365,11 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
     fail('invalid_request', 'messages', 'at least one user or assistant message with content is required');
   }
 
+  w.tools?.forEach((t, i) => {
+    if (t.type !== undefined && t.type !== 'custom') {
+      fail('unsupported_parameter', `tools.${i}.type`, `server tool '${t.type}' is not supported`);
+    }
+  });
   const tools: ToolDefinition[] | undefined = w.tools?.map((t) => ({
     name: t.name,
     ...(t.description !== undefined ? { description: t.description } : {}),
@@ -336,7 +379,8 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
   const responseFormat: ResponseFormat | undefined = format
     ? { type: 'json_schema', name: 'response', schema: format.schema }
     : undefined;
-  const disableParallel = w.tool_choice && w.tool_choice.type !== 'none' && w.tool_choice.disable_parallel_tool_use;
+  const disableParallel =
+    w.tool_choice && w.tool_choice.type !== 'none' && w.tool_choice.disable_parallel_tool_use;
   const user = w.metadata?.user_id;
 
   return {
@@ -384,7 +428,12 @@ function renderResponse(res: ChatResponse, ctx: RenderContext): WireMessageRespo
     if (part.type === 'text') {
       if (part.text) content.push({ type: 'text', text: part.text });
     } else {
-      content.push({ type: 'tool_use', id: part.id, name: part.name, input: argumentsObject(part.arguments) });
+      content.push({
+        type: 'tool_use',
+        id: part.id,
+        name: part.name,
+        input: argumentsObject(part.arguments),
+      });
     }
   }
   return {
@@ -427,7 +476,10 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
     return frame(stop);
   };
 
-  const startBlock = (kind: OpenBlock['kind'], block: WireContentBlockStartEvent['content_block']): string => {
+  const startBlock = (
+    kind: OpenBlock['kind'],
+    block: WireContentBlockStartEvent['content_block'],
+  ): string => {
     const out = closeOpen();
     const index = nextIndex++;
     open = { kind, index };
@@ -489,7 +541,10 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
               stop_reason: STOP[ev.reason],
               stop_sequence: ev.reason === 'stop_sequence' ? (ev.stopSequence ?? null) : null,
             },
-            usage: { output_tokens: outputTokens, ...(inputTokens !== undefined ? { input_tokens: inputTokens } : {}) },
+            usage: {
+              output_tokens: outputTokens,
+              ...(inputTokens !== undefined ? { input_tokens: inputTokens } : {}),
+            },
           };
           return closeOpen() + frame(md);
         }

@@ -50,7 +50,9 @@ function userContent(parts: Array<TextPart | ImagePart>): WireMessage & { role: 
   if (parts.length === 1 && only?.type === 'text') return { role: 'user', content: only.text };
   return {
     role: 'user',
-    content: parts.map((p): WireTextPart | WireImagePart => (p.type === 'text' ? { type: 'text', text: p.text } : wireImage(p))),
+    content: parts.map((p): WireTextPart | WireImagePart =>
+      p.type === 'text' ? { type: 'text', text: p.text } : wireImage(p),
+    ),
   };
 }
 
@@ -78,7 +80,11 @@ export function toWireMessages(messages: Message[]): WireMessage[] {
       case 'assistant': {
         const calls: WireToolCall[] = m.content
           .filter((p): p is ToolCallPart => p.type === 'tool_call')
-          .map((p) => ({ id: p.id, type: 'function', function: { name: p.name, arguments: p.arguments || '{}' } }));
+          .map((p) => ({
+            id: p.id,
+            type: 'function',
+            function: { name: p.name, arguments: p.arguments || '{}' },
+          }));
         const text = joinText(m.content);
         out.push({
           role: 'assistant',
@@ -92,7 +98,10 @@ export function toWireMessages(messages: Message[]): WireMessage[] {
   return out;
 }
 
-export function toWireRequest(input: ChatRequest, dep: Pick<DeploymentConfig, 'model' | 'continuation'>): WireChatRequest {
+export function toWireRequest(
+  input: ChatRequest,
+  dep: Pick<DeploymentConfig, 'model' | 'continuation'>,
+): WireChatRequest {
   const prefill = input.continueFinalMessage === true && dep.continuation === 'prefill';
   const req = prefill ? input : withContinueInstruction(input);
   const body: WireChatRequest = { model: dep.model, messages: toWireMessages(req.messages) };
@@ -118,7 +127,11 @@ export function toWireRequest(input: ChatRequest, dep: Pick<DeploymentConfig, 'm
       rf.type === 'json_schema'
         ? {
             type: 'json_schema',
-            json_schema: { name: rf.name, schema: rf.schema, ...(rf.strict !== undefined ? { strict: rf.strict } : {}) },
+            json_schema: {
+              name: rf.name,
+              schema: rf.schema,
+              ...(rf.strict !== undefined ? { strict: rf.strict } : {}),
+            },
           }
         : { type: rf.type };
   }
@@ -143,7 +156,11 @@ export function toWireRequest(input: ChatRequest, dep: Pick<DeploymentConfig, 'm
 
 // ---- wire → internal ----
 
-function mapFinish(reason: unknown, stopReason: unknown, stops: string[] | undefined): { reason: FinishReason; stopSequence?: string } {
+function mapFinish(
+  reason: unknown,
+  stopReason: unknown,
+  stops: string[] | undefined,
+): { reason: FinishReason; stopSequence?: string } {
   switch (reason) {
     case 'length':
       return { reason: 'max_tokens' };
@@ -180,7 +197,12 @@ function callId(id: unknown): string {
 }
 
 function protocolError(message: string, midStream: boolean, cause?: unknown): UpstreamError {
-  return new UpstreamError({ kind: 'protocol', message, midStream, ...(cause !== undefined ? { cause } : {}) });
+  return new UpstreamError({
+    kind: 'protocol',
+    message,
+    midStream,
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }
 
 type Json = Record<string, unknown>;
@@ -218,11 +240,13 @@ export function completionToResponse(json: unknown, stops: string[] | undefined)
     }
   }
   const usage = toUsage(json.usage as Partial<WireUsage> | undefined);
+  const finish = mapFinish(choice.finish_reason, choice.stop_reason, stops);
   return {
     id: typeof json.id === 'string' ? json.id : '',
     model: typeof json.model === 'string' ? json.model : '',
     content,
-    ...mapFinish(choice.finish_reason, choice.stop_reason, stops),
+    finishReason: finish.reason,
+    ...(finish.stopSequence !== undefined ? { stopSequence: finish.stopSequence } : {}),
     usage: { inputTokens: usage?.inputTokens ?? 0, outputTokens: usage?.outputTokens ?? 0 },
   };
 }
@@ -299,7 +323,12 @@ class ChunkMapper {
       slot = { index: this.#tools.size, id: callId(tc.id) };
       this.#tools.set(key, slot);
       this.#output = true;
-      yield { type: 'tool_call_start', index: slot.index, id: slot.id, name: typeof fn.name === 'string' ? fn.name : '' };
+      yield {
+        type: 'tool_call_start',
+        index: slot.index,
+        id: slot.id,
+        name: typeof fn.name === 'string' ? fn.name : '',
+      };
     }
     this.#lastTool = slot;
     const args = argumentsText(fn.arguments);
@@ -354,7 +383,10 @@ export function createOpenAIAdapter(dep: DeploymentConfig, opts: OpenAIAdapterOp
     let complete = false;
     try {
       if (res.status < 200 || res.status >= 300) {
-        const text = await readText(res.body).catch(() => '');
+        const text = await readText(res.body).catch((err: unknown) => {
+          if (ctx.signal.aborted) throw err;
+          return '';
+        });
         complete = true;
         throw classifyOpenAIError(res.status, res.headers, text);
       }
@@ -394,7 +426,11 @@ async function unary(res: UpstreamResponse, req: ChatRequest, ctx: CallContext):
   return completionToResponse(json, req.stop);
 }
 
-async function* streamEvents(res: UpstreamResponse, req: ChatRequest, ctx: CallContext): AsyncGenerator<StreamEvent> {
+async function* streamEvents(
+  res: UpstreamResponse,
+  req: ChatRequest,
+  ctx: CallContext,
+): AsyncGenerator<StreamEvent> {
   const mapper = new ChunkMapper(req.stop);
   let done = false;
   try {
@@ -404,7 +440,8 @@ async function* streamEvents(res: UpstreamResponse, req: ChatRequest, ctx: CallC
       const data = msg.data.trim();
       if (data === '[DONE]') {
         done = true;
-        if (!mapper.finished) throw protocolError('upstream stream ended with [DONE] but no finish_reason', true);
+        if (!mapper.finished)
+          throw protocolError('upstream stream ended with [DONE] but no finish_reason', true);
         yield* mapper.end();
         continue;
       }
@@ -414,7 +451,8 @@ async function* streamEvents(res: UpstreamResponse, req: ChatRequest, ctx: CallC
       } catch (err) {
         throw protocolError('upstream sent an unparseable stream chunk', mapper.output, err);
       }
-      if (!isObject(chunk)) throw protocolError('upstream sent a stream chunk that is not an object', mapper.output);
+      if (!isObject(chunk))
+        throw protocolError('upstream sent a stream chunk that is not an object', mapper.output);
       if (chunk.error !== undefined && chunk.error !== null) throw classifyInBandError(chunk, mapper.output);
       yield* mapper.chunk(chunk as Json & Partial<WireChatCompletionChunk>);
     }

@@ -24,10 +24,14 @@ export function readProviderError(bodyText: string): ProviderError {
   } catch {
     return { message: str(bodyText.trim().slice(0, 1000)), type: undefined, code: undefined };
   }
-  if (typeof json !== 'object' || json === null) return { message: undefined, type: undefined, code: undefined };
+  if (typeof json !== 'object' || json === null)
+    return { message: undefined, type: undefined, code: undefined };
   const outer = json as Record<string, unknown>;
   if (typeof outer.error === 'string') return { message: outer.error, type: undefined, code: undefined };
-  const e = (typeof outer.error === 'object' && outer.error !== null ? outer.error : outer) as Record<string, unknown>;
+  const e = (typeof outer.error === 'object' && outer.error !== null ? outer.error : outer) as Record<
+    string,
+    unknown
+  >;
   const code = typeof e.code === 'number' ? e.code : str(e.code);
   return { message: str(e.message), type: str(e.type), code };
 }
@@ -75,7 +79,11 @@ function kindFor(status: number | undefined, e: ProviderError): UpstreamErrorKin
   const text = `${e.message ?? ''} ${e.type ?? ''} ${code ?? ''}`;
   if (code === 'insufficient_quota' || e.type === 'insufficient_quota') return 'quota_exhausted';
   if (status === 429) return 'rate_limited';
-  if (code === 'context_length_exceeded' || e.type === 'exceed_context_size_error' || CONTEXT_MESSAGE.test(text)) {
+  if (
+    code === 'context_length_exceeded' ||
+    e.type === 'exceed_context_size_error' ||
+    CONTEXT_MESSAGE.test(text)
+  ) {
     if (status === undefined || status === 400 || status === 413 || status === 422) return 'context_too_long';
   }
   if (code === 'content_filter' || code === 'content_policy_violation') {
@@ -105,7 +113,8 @@ function kindFor(status: number | undefined, e: ProviderError): UpstreamErrorKin
 export function classifyOpenAIError(status: number, headers: Headers, bodyText: string): UpstreamError {
   const e = readProviderError(bodyText);
   const kind = kindFor(status, e);
-  const wait = kind === 'rate_limited' || kind === 'overloaded' || kind === 'server' ? retryAfterMs(headers) : undefined;
+  const wait =
+    kind === 'rate_limited' || kind === 'overloaded' || kind === 'server' ? retryAfterMs(headers) : undefined;
   const providerCode = typeof e.code === 'string' ? e.code : e.type;
   return new UpstreamError({
     kind,

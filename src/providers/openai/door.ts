@@ -124,7 +124,9 @@ const tool = z.discriminatedUnion('type', [
 
 const toolChoice = z.union([
   z.enum(['auto', 'none', 'required']),
-  z.discriminatedUnion('type', [z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) })]),
+  z.discriminatedUnion('type', [
+    z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+  ]),
 ]);
 
 const responseFormat = z.discriminatedUnion('type', [
@@ -166,7 +168,10 @@ const chatRequest = z.object({
   user: z.string().nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
-  n: positiveInt.refine((v) => v == null || v === 1, unsupported('Only n=1 is supported; send separate requests.')),
+  n: positiveInt.refine(
+    (v) => v == null || v === 1,
+    unsupported('Only n=1 is supported; send separate requests.'),
+  ),
   logprobs: z
     .boolean()
     .nullish()
@@ -216,7 +221,11 @@ function bestBranch(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue | undefine
   for (const issues of branches) {
     const first = issues[0];
     if (!first) continue;
-    const score = issues.some((i) => i.path.length > 0) ? 2 : issues.some((i) => i.code !== 'invalid_type') ? 1 : 0;
+    const score = issues.some((i) => i.path.length > 0)
+      ? 2
+      : issues.some((i) => i.code !== 'invalid_type')
+        ? 1
+        : 0;
     if (score > bestScore) {
       best = issues.find((i) => i.path.length > 0) ?? first;
       bestScore = score;
@@ -232,16 +241,23 @@ function issueToError(issue: z.core.$ZodIssue, base: Path, body: unknown): Holdf
   if (issue.code === 'invalid_union') {
     if (issue.discriminator !== undefined) {
       if (value === undefined)
-        return new HoldfastError('missing_field', { param, message: `Missing required parameter: '${param}'.` });
+        return new HoldfastError('missing_field', {
+          param,
+          message: `Missing required parameter: '${param}'.`,
+        });
       if (typeof value !== 'string')
-        return new HoldfastError('invalid_request', { param, message: `Invalid type for '${param}': expected a string.` });
+        return new HoldfastError('invalid_request', {
+          param,
+          message: `Invalid type for '${param}': expected a string.`,
+        });
       return new HoldfastError('unsupported_parameter', {
         param,
         message: `Unsupported value for '${param}': '${value}'. Supported: ${('options' in issue ? (issue.options ?? []) : []).map(String).join(', ')}.`,
       });
     }
     const inner = bestBranch(issue.errors);
-    if (inner && (inner.path.length > 0 || inner.code !== 'invalid_type')) return issueToError(inner, path, body);
+    if (inner && (inner.path.length > 0 || inner.code !== 'invalid_type'))
+      return issueToError(inner, path, body);
   }
   if (issue.code === 'custom' && issue.params?.holdfast === UNSUPPORTED.holdfast) {
     return new HoldfastError('unsupported_parameter', { param, message: `${issue.message} ('${param}')` });
@@ -274,7 +290,11 @@ function toMessages(wire: ParsedRequest['messages']): Message[] {
   let openToolTurn: { role: 'user'; content: Array<TextPart | ImagePart | ToolResultPart> } | undefined;
   for (const m of wire) {
     if (m.role === 'tool') {
-      const part: ToolResultPart = { type: 'tool_result', toolCallId: m.tool_call_id, content: textParts(m.content) };
+      const part: ToolResultPart = {
+        type: 'tool_result',
+        toolCallId: m.tool_call_id,
+        content: textParts(m.content),
+      };
       // Consecutive tool answers belong to one turn (the reply to one assistant message's tool calls).
       if (openToolTurn) openToolTurn.content.push(part);
       else {
@@ -295,17 +315,25 @@ function toMessages(wire: ParsedRequest['messages']): Message[] {
           content:
             typeof m.content === 'string'
               ? [{ type: 'text', text: m.content }]
-              : m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : imagePartOf(p.image_url.url))),
+              : m.content.map((p) =>
+                  p.type === 'text' ? { type: 'text', text: p.text } : imagePartOf(p.image_url.url),
+                ),
         });
         break;
       case 'assistant': {
         const content: Array<TextPart | ToolCallPart> = [];
         if (typeof m.content === 'string') content.push({ type: 'text', text: m.content });
         else if (m.content) {
-          for (const p of m.content) content.push({ type: 'text', text: p.type === 'text' ? p.text : p.refusal });
+          for (const p of m.content)
+            content.push({ type: 'text', text: p.type === 'text' ? p.text : p.refusal });
         } else if (m.refusal) content.push({ type: 'text', text: m.refusal });
         for (const tc of m.tool_calls ?? []) {
-          content.push({ type: 'tool_call', id: tc.id, name: tc.function.name, arguments: tc.function.arguments });
+          content.push({
+            type: 'tool_call',
+            id: tc.id,
+            name: tc.function.name,
+            arguments: tc.function.arguments,
+          });
         }
         out.push({ role: 'assistant', content });
         break;
@@ -340,12 +368,20 @@ function parseRequest(body: unknown, _headers: IncomingHttpHeaders): ChatRequest
 
   const tools = r.tools ?? [];
   if (r.tool_choice != null && r.tool_choice !== 'auto' && r.tool_choice !== 'none' && tools.length === 0) {
-    throw invalid('invalid_request', 'tool_choice', `tool_choice '${typeof r.tool_choice === 'string' ? r.tool_choice : 'function'}' requires 'tools'.`);
+    throw invalid(
+      'invalid_request',
+      'tool_choice',
+      `tool_choice '${typeof r.tool_choice === 'string' ? r.tool_choice : 'function'}' requires 'tools'.`,
+    );
   }
   if (typeof r.tool_choice === 'object' && r.tool_choice !== null) {
     const name = r.tool_choice.function.name;
     if (!tools.some((t) => t.function.name === name)) {
-      throw invalid('invalid_request', 'tool_choice.function.name', `tool_choice names '${name}', which is not in 'tools'.`);
+      throw invalid(
+        'invalid_request',
+        'tool_choice.function.name',
+        `tool_choice names '${name}', which is not in 'tools'.`,
+      );
     }
   }
   const continueFinal = r.continue_final_message === true;
@@ -475,7 +511,11 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
           toolIndex.set(ev.index, index);
           return (
             open() +
-            delta({ tool_calls: [{ index, id: ev.id, type: 'function', function: { name: ev.name, arguments: '' } }] })
+            delta({
+              tool_calls: [
+                { index, id: ev.id, type: 'function', function: { name: ev.name, arguments: '' } },
+              ],
+            })
           );
         }
         case 'tool_call_delta': {

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type ChildServer, startChild } from './lib/child.ts';
-import { carriesContent, type LoadResult, probe, runLoad } from './lib/load.ts';
+import { carriesContent, type LoadResult, type LoadRun, mergeRuns, probe, runLoad } from './lib/load.ts';
 import { type Column, fmt, fmtSigned, renderTable } from './lib/table.ts';
 
 type Target = 'direct' | 'proxy' | 'holdfast';
@@ -21,8 +21,11 @@ const TARGETS = {
 };
 
 interface Settings {
+  /** Before each round. */
   warmupMs: number;
+  /** Measured time per cell, split evenly across its rounds. */
   durationMs: number;
+  rounds: number;
   concurrency: number[];
   targets: Target[];
 }
@@ -72,9 +75,12 @@ function readSettings(): Settings {
     if (!ALL_TARGETS.includes(t as Target)) throw new Error(`BENCH_TARGETS: unknown target ${t}`);
     return t as Target;
   });
+  const rounds = num('BENCH_ROUNDS', 2);
+  if (!Number.isInteger(rounds)) throw new Error(`BENCH_ROUNDS must be an integer, got ${rounds}`);
   return {
-    warmupMs: Math.round(num('BENCH_WARMUP_SECONDS', 1) * 1000),
+    warmupMs: Math.round(num('BENCH_WARMUP_SECONDS', 0.5) * 1000),
     durationMs: Math.round(num('BENCH_SECONDS', 4) * 1000),
+    rounds,
     concurrency,
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
   };
@@ -97,7 +103,7 @@ interface Endpoint {
 async function verify(target: Target, ep: Endpoint, workload: Workload): Promise<void> {
   const res = await probe(ep.url, requestBody(ep.model, workload), {});
   const fail = (why: string): never => {
-    throw new Error(`${target} ${workload} probe: ${why}\n${res.text.slice(0, 500)}`);
+    throw new Error(`${target} ${workload} probe: ${why}\n${res.text.slice(-800)}`);
   };
   if (res.status !== 200) fail(`HTTP ${res.status}`);
   if (workload === 'sse') {
@@ -205,7 +211,8 @@ function report(cells: Cell[], comparisons: Comparison[], checks: Check[]): stri
     );
     const failed = own.filter((k) => !k.pass);
     let verdict = '';
-    if (own.length > 0) verdict = failed.length === 0 ? 'pass' : `FAIL ${failed.map((k) => k.name).join(', ')}`;
+    if (own.length > 0)
+      verdict = failed.length === 0 ? 'pass' : `FAIL ${failed.map((k) => k.name).join(', ')}`;
     return [
       c.workload,
       String(c.concurrency),
@@ -229,7 +236,9 @@ function report(cells: Cell[], comparisons: Comparison[], checks: Check[]): stri
     lines.push('Targets (holdfast vs proxy, same run):');
     for (const k of checks) {
       const v = k.name.startsWith('req/s') ? `${k.value.toFixed(2)}x` : `${fmtSigned(k.value, 3)} ms`;
-      lines.push(`  ${k.pass ? 'PASS' : 'FAIL'}  ${k.workload} ${k.concurrency} conn  ${k.name}: ${v} (target ${k.limit})`);
+      lines.push(
+        `  ${k.pass ? 'PASS' : 'FAIL'}  ${k.workload} ${k.concurrency} conn  ${k.name}: ${v} (target ${k.limit})`,
+      );
     }
     const failed = checks.filter((k) => !k.pass).length;
     lines.push(failed === 0 ? 'All targets met.' : `${failed} of ${checks.length} targets missed.`);
@@ -239,7 +248,10 @@ function report(cells: Cell[], comparisons: Comparison[], checks: Check[]): stri
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return undefined;
   }
@@ -248,10 +260,11 @@ function gitCommit(): string | undefined {
 export async function main(): Promise<void> {
   const settings = readSettings();
   const cells = settings.concurrency.length * WORKLOADS.length * settings.targets.length;
-  const estimate = Math.ceil((cells * (settings.warmupMs + settings.durationMs)) / 1000);
+  const estimate = Math.ceil((cells * (settings.rounds * settings.warmupMs + settings.durationMs)) / 1000);
   console.log(
-    `overhead: ${settings.targets.join(', ')} x ${WORKLOADS.join(', ')} x ${settings.concurrency.join('/')} conns, ` +
-      `${settings.warmupMs / 1000}s warm-up + ${settings.durationMs / 1000}s per cell (~${estimate}s of load)`,
+    `overhead: ${settings.targets.join(', ')} x ${WORKLOADS.join(', ')} x ${settings.concurrency.join('/')} conns; ` +
+      `per cell ${settings.durationMs / 1000}s measured in ${settings.rounds} rounds, ` +
+      `each after ${settings.warmupMs / 1000}s warm-up (~${estimate}s of load)`,
   );
 
   const children: ChildServer[] = [];
@@ -288,21 +301,31 @@ export async function main(): Promise<void> {
 
     for (const [t, ep] of endpoints) for (const w of WORKLOADS) await verify(t, ep, w);
 
-    // Targets run back to back inside each (workload, concurrency) so that the ratios compare
-    // measurements taken seconds apart, not minutes apart on a machine whose speed drifts.
+    // The targets of one (workload, concurrency) take turns in short rounds, in alternating order, so
+    // that the ratios compare measurements seconds apart and a burst of noise from elsewhere on the
+    // machine lands on all of them rather than on whichever target happened to be running.
+    const roundMs = Math.max(1, Math.round(settings.durationMs / settings.rounds));
     for (const workload of WORKLOADS) {
       for (const concurrency of settings.concurrency) {
+        const runs = new Map<Target, LoadRun[]>(settings.targets.map((t) => [t, []]));
+        for (let round = 0; round < settings.rounds; round++) {
+          const order = round % 2 === 0 ? settings.targets : [...settings.targets].reverse();
+          for (const target of order) {
+            const ep = endpoints.get(target)!;
+            const run = await runLoad({
+              url: ep.url,
+              body: requestBody(ep.model, workload),
+              headers: {},
+              stream: workload === 'sse',
+              concurrency,
+              warmupMs: settings.warmupMs,
+              durationMs: roundMs,
+            });
+            runs.get(target)!.push(run);
+          }
+        }
         for (const target of settings.targets) {
-          const ep = endpoints.get(target)!;
-          const result = await runLoad({
-            url: ep.url,
-            body: requestBody(ep.model, workload),
-            headers: {},
-            stream: workload === 'sse',
-            concurrency,
-            warmupMs: settings.warmupMs,
-            durationMs: settings.durationMs,
-          });
+          const result = mergeRuns(runs.get(target)!);
           results.push({ target, workload, concurrency, result });
           const ttft = result.ttft ? `  ttft p50 ${fmt(result.ttft.p50, 3)} ms` : '';
           const err = result.errors > 0 ? `  errors ${result.errors} (${result.firstError})` : '';
@@ -336,7 +359,12 @@ export async function main(): Promise<void> {
     cpuModel: cpu[0]?.model,
     settings: { ...settings, answerTokens: ANSWER_TOKENS, targets: settings.targets },
     limits: TARGETS,
-    cells: results.map((c) => ({ target: c.target, workload: c.workload, concurrency: c.concurrency, ...c.result })),
+    cells: results.map((c) => ({
+      target: c.target,
+      workload: c.workload,
+      concurrency: c.concurrency,
+      ...c.result,
+    })),
     comparisons,
     checks,
     allTargetsMet: checks.length > 0 && checks.every((k) => k.pass),

@@ -17,7 +17,9 @@ export interface ChildServer {
 
 /** Starts `serve.ts <kind>` in its own Node process and waits for its READY line. */
 export async function startChild(kind: string, arg: Record<string, unknown>): Promise<ChildServer> {
-  const child = spawn(process.execPath, [SERVE, kind, JSON.stringify(arg)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SERVE, kind, JSON.stringify(arg)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {

@@ -205,7 +205,11 @@ export interface ProbeResult {
 }
 
 /** One request read in full, to check a target answers correctly before it is measured. */
-export async function probe(url: string, body: string, headers: Record<string, string>): Promise<ProbeResult> {
+export async function probe(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<ProbeResult> {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections: 1 });
   try {

@@ -42,7 +42,13 @@ async function start(kind: string, arg: Record<string, unknown>): Promise<Runnin
           {
             name: 'bench',
             deployments: [
-              { id: 'up', provider: 'openai', base_url: String(arg.upstream), model: 'bench-model', api_key: 'x' },
+              {
+                id: 'up',
+                provider: 'openai',
+                base_url: String(arg.upstream),
+                model: 'bench-model',
+                api_key: 'x',
+              },
             ],
           },
         ],

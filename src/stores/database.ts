@@ -169,7 +169,12 @@ async function postgresDialect(
 ): Promise<Dialect> {
   if (!/^postgres(ql)?:\/\//.test(url))
     throw new Error('store.url must be a postgres:// or postgresql:// URL');
-  const pool = new pg.Pool({ connectionString: url, application_name: 'holdfast' });
+  // Without a connect timeout an unreachable host hangs startup until the OS gives up, minutes later.
+  const pool = new pg.Pool({
+    connectionString: url,
+    application_name: 'holdfast',
+    connectionTimeoutMillis: 10_000,
+  });
   // The pool drops the broken client by itself; the next query that needs one reports the failure.
   pool.on('error', onPoolError ?? (() => {}));
   if (schema === undefined) return new PostgresDialect({ pool });

@@ -335,6 +335,17 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
   for (const key of ['model', 'messages', 'max_tokens'] as const) {
     if ((body as Record<string, unknown>)[key] === undefined) fail('missing_field', key, 'Field required');
   }
+  // Server tools have no input_schema, so they must be named for what they are before the schema
+  // would call them malformed.
+  const rawTools = (body as Record<string, unknown>).tools;
+  if (Array.isArray(rawTools)) {
+    rawTools.forEach((t: unknown, i) => {
+      const type = typeof t === 'object' && t !== null ? (t as { type?: unknown }).type : undefined;
+      if (typeof type === 'string' && type !== 'custom') {
+        fail('unsupported_parameter', `tools.${i}.type`, `server tool '${type}' is not supported`);
+      }
+    });
+  }
   const parsed = requestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -365,11 +376,6 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
     fail('invalid_request', 'messages', 'at least one user or assistant message with content is required');
   }
 
-  w.tools?.forEach((t, i) => {
-    if (t.type !== undefined && t.type !== 'custom') {
-      fail('unsupported_parameter', `tools.${i}.type`, `server tool '${t.type}' is not supported`);
-    }
-  });
   const tools: ToolDefinition[] | undefined = w.tools?.map((t) => ({
     name: t.name,
     ...(t.description !== undefined ? { description: t.description } : {}),

@@ -89,6 +89,15 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** DATABASE_URL selects PostgreSQL whenever the file does not name a store URL itself. */
+function withEnvDefaults(tree: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (!env.DATABASE_URL || tree === null || typeof tree !== 'object' || Array.isArray(tree)) return tree;
+  const t = tree as Record<string, unknown>;
+  const store = (t.store ?? {}) as Record<string, unknown>;
+  if (typeof store !== 'object' || store.url !== undefined) return tree;
+  return { ...t, store: { ...store, url: env.DATABASE_URL } };
+}
+
 /** Validates an already-parsed config tree; returns a deeply frozen Config or throws ConfigError. */
 export function buildConfig(
   raw: unknown,
@@ -97,7 +106,7 @@ export function buildConfig(
   refs: EnvRef[] = [],
 ): Config {
   const missing: string[] = [];
-  const tree = interpolate(raw ?? {}, env, refs, [], missing);
+  const tree = withEnvDefaults(interpolate(raw ?? {}, env, refs, [], missing), env);
   const parsed = configSchema.safeParse(tree);
   const issues = [...missing, ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);

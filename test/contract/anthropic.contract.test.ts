@@ -91,9 +91,13 @@ class Upstream {
   }
 }
 
-async function run(adapter: ReturnType<typeof createAnthropicAdapter>, req: ChatRequest): Promise<StreamEvent[]> {
+async function run(
+  adapter: ReturnType<typeof createAnthropicAdapter>,
+  req: ChatRequest,
+): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
-  for await (const ev of adapter.call(req, { signal: new AbortController().signal, requestId: 't' })) out.push(ev);
+  for await (const ev of adapter.call(req, { signal: new AbortController().signal, requestId: 't' }))
+    out.push(ev);
   return out;
 }
 
@@ -169,7 +173,10 @@ describe('anthropic adapter over HTTP', () => {
       const partial = 'Hello, ';
       const evs = await run(adapter, prefillRequest(stream, partial));
       const sent = upstream.bodies[0];
-      expect(sent?.messages.at(-1)).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Hello,' }] });
+      expect(sent?.messages.at(-1)).toEqual({
+        role: 'assistant',
+        content: [{ type: 'text', text: 'Hello,' }],
+      });
       expect(partial + textOf(evs)).toBe('Hello, world!');
     });
   }
@@ -203,7 +210,9 @@ describe('anthropic adapter over HTTP', () => {
     upstream.headers = [];
     await run(adapter, baseRequest(false));
     expect(upstream.headers[0]?.['x-proxy-tag']).toBe('holdfast');
-    const keyless = createAnthropicAdapter(deployment(`${baseUrl}/`, { api_key: undefined, anthropic_version: '2023-01-01' }));
+    const keyless = createAnthropicAdapter(
+      deployment(`${baseUrl}/`, { api_key: undefined, anthropic_version: '2023-01-01' }),
+    );
     await run(keyless, baseRequest(false));
     await keyless.close();
     expect(upstream.headers[1]?.['x-api-key']).toBeUndefined();
@@ -280,11 +289,20 @@ describe('anthropic request mapping', () => {
             { type: 'image', source: { kind: 'url', url: 'https://example.com/a.jpg' } },
           ],
         },
-        { role: 'assistant', content: [{ type: 'tool_call', id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
-        { role: 'user', content: [{ type: 'tool_result', toolCallId: 'toolu_1', content: [{ type: 'text', text: '18C' }] }] },
+        {
+          role: 'assistant',
+          content: [{ type: 'tool_call', id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }],
+        },
+        {
+          role: 'user',
+          content: [{ type: 'tool_result', toolCallId: 'toolu_1', content: [{ type: 'text', text: '18C' }] }],
+        },
         { role: 'user', content: [{ type: 'text', text: 'And tomorrow?' }] },
         { role: 'system', content: [{ type: 'text', text: 'Answer in French.' }] },
-        { role: 'assistant', content: [{ type: 'tool_call', id: 'toolu_2', name: 'get_weather', arguments: 'not json' }] },
+        {
+          role: 'assistant',
+          content: [{ type: 'tool_call', id: 'toolu_2', name: 'get_weather', arguments: 'not json' }],
+        },
         {
           role: 'user',
           content: [
@@ -317,7 +335,10 @@ describe('anthropic request mapping', () => {
             { type: 'image', source: { type: 'url', url: 'https://example.com/a.jpg' } },
           ],
         },
-        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+        {
+          role: 'assistant',
+          content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }],
+        },
         {
           role: 'user',
           content: [
@@ -350,11 +371,16 @@ describe('anthropic request mapping', () => {
     expect(choice({ type: 'none' })).toEqual({ type: 'none' });
     expect(choice({ type: 'tool', name: 't' })).toEqual({ type: 'tool', name: 't' });
     expect(choice({ type: 'auto' })).toEqual({ type: 'auto' });
-    expect(buildAnthropicRequest({ ...base, toolChoice: { type: 'required' }, tools: [] }, MODEL).body.tool_choice).toBeUndefined();
+    expect(
+      buildAnthropicRequest({ ...base, toolChoice: { type: 'required' }, tools: [] }, MODEL).body.tool_choice,
+    ).toBeUndefined();
   });
 
   it('asks for JSON in the system prompt for response_format', () => {
-    const obj = buildAnthropicRequest({ ...baseRequest(false), responseFormat: { type: 'json_object' } }, MODEL).body;
+    const obj = buildAnthropicRequest(
+      { ...baseRequest(false), responseFormat: { type: 'json_object' } },
+      MODEL,
+    ).body;
     expect(obj.system).toMatch(/^Be brief\.\n\nRespond with a single valid JSON object/);
     const schema = { type: 'object', properties: { a: { type: 'number' } } };
     const sch = buildAnthropicRequest(
@@ -362,7 +388,10 @@ describe('anthropic request mapping', () => {
       MODEL,
     ).body;
     expect(sch.system).toContain(JSON.stringify(schema));
-    const text = buildAnthropicRequest({ ...baseRequest(false), responseFormat: { type: 'text' } }, MODEL).body;
+    const text = buildAnthropicRequest(
+      { ...baseRequest(false), responseFormat: { type: 'text' } },
+      MODEL,
+    ).body;
     expect(text.system).toBe('Be brief.');
   });
 
@@ -379,7 +408,10 @@ describe('anthropic request mapping', () => {
       MODEL,
     );
     expect(prefillTrim).toBe('  \n');
-    expect(body.messages.at(-1)).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Part one.' }] });
+    expect(body.messages.at(-1)).toEqual({
+      role: 'assistant',
+      content: [{ type: 'text', text: 'Part one.' }],
+    });
   });
 });
 
@@ -395,7 +427,12 @@ describe('anthropic response decoding', () => {
         ],
         stop_reason: 'refusal',
         stop_sequence: null,
-        usage: { input_tokens: 5, cache_read_input_tokens: 100, cache_creation_input_tokens: 10, output_tokens: 4 },
+        usage: {
+          input_tokens: 5,
+          cache_read_input_tokens: 100,
+          cache_creation_input_tokens: 10,
+          output_tokens: 4,
+        },
       }),
     );
     expect(res).toEqual({
@@ -406,7 +443,14 @@ describe('anthropic response decoding', () => {
       usage: { inputTokens: 115, outputTokens: 4 },
     });
     const stopped = parseMessageResponse(
-      JSON.stringify({ id: 'm', model: MODEL, content: [], stop_reason: 'stop_sequence', stop_sequence: 'END', usage: {} }),
+      JSON.stringify({
+        id: 'm',
+        model: MODEL,
+        content: [],
+        stop_reason: 'stop_sequence',
+        stop_sequence: 'END',
+        usage: {},
+      }),
     );
     expect(stopped.finishReason).toBe('stop_sequence');
     expect(stopped.stopSequence).toBe('END');
@@ -416,9 +460,18 @@ describe('anthropic response decoding', () => {
     const d = new AnthropicStreamDecoder();
     const frames: Array<[string, string]> = [
       fx.MESSAGE_START('msg_2', 7),
-      ['content_block_start', '{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}'],
-      ['content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me"}}'],
-      ['content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}'],
+      [
+        'content_block_start',
+        '{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}',
+      ],
+      [
+        'content_block_delta',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me"}}',
+      ],
+      [
+        'content_block_delta',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}',
+      ],
       fx.BLOCK_STOP(0),
       fx.TEXT_START(1),
       fx.TEXT_DELTA(1, 'Done'),
@@ -443,15 +496,19 @@ describe('anthropic response decoding', () => {
 
   it('classifies bodies that are not Anthropic JSON', () => {
     expect(classifyAnthropicError(503, {}, '')).toMatchObject({ kind: 'server', message: 'HTTP 503' });
-    expect(classifyAnthropicError(529, {}, 'overloaded')).toMatchObject({ kind: 'overloaded', message: 'overloaded' });
+    expect(classifyAnthropicError(529, {}, 'overloaded')).toMatchObject({
+      kind: 'overloaded',
+      message: 'overloaded',
+    });
     expect(classifyAnthropicError(429, { 'retry-after': '2' }, 'slow down')).toMatchObject({
       kind: 'rate_limited',
       retryAfterMs: 2000,
     });
     expect(classifyAnthropicError(408, {}, 'null').kind).toBe('timeout');
-    expect(classifyAnthropicError(402, {}, '{"type":"error","error":{"type":"billing_error","message":"pay"}}').kind).toBe(
-      'quota_exhausted',
-    );
+    expect(
+      classifyAnthropicError(402, {}, '{"type":"error","error":{"type":"billing_error","message":"pay"}}')
+        .kind,
+    ).toBe('quota_exhausted');
     expect(classifyAnthropicError(422, {}, '{"error":"x"}').kind).toBe('bad_request');
     expect(
       classifyAnthropicError(
@@ -459,7 +516,10 @@ describe('anthropic response decoding', () => {
         {},
         JSON.stringify({
           type: 'error',
-          error: { type: 'invalid_request_error', message: 'You have reached your specified API usage limits.' },
+          error: {
+            type: 'invalid_request_error',
+            message: 'You have reached your specified API usage limits.',
+          },
         }),
       ).kind,
     ).toBe('quota_exhausted');

@@ -1,7 +1,7 @@
 import { parseRetryAfter, UpstreamError, type UpstreamErrorKind } from '../../core/upstream-error.ts';
 import type { WireErrorObject } from './wire.ts';
 
-type Headers = Record<string, string | string[] | undefined>;
+type HeaderMap = Record<string, string | string[] | undefined>;
 
 // Anthropic's messages are prose that may change; these patterns only pick out the few 400s/429s that
 // need a different remedy than "fix the request" / "wait".
@@ -37,7 +37,7 @@ export function parseErrorBody(bodyText: string): WireErrorObject | undefined {
 }
 
 /** Classifies a non-2xx answer from POST /v1/messages. */
-export function classifyAnthropicError(status: number, headers: Headers, bodyText: string): UpstreamError {
+export function classifyAnthropicError(status: number, headers: HeaderMap, bodyText: string): UpstreamError {
   const error = parseErrorBody(bodyText);
   const fallback = bodyText.trim().slice(0, MAX_MESSAGE) || `HTTP ${status}`;
   const message = error?.message ? error.message : fallback;

@@ -183,7 +183,7 @@ function deepestIssue(
   return deepestIssue(best, path);
 }
 
-function toHoldfastError(body: unknown, raw: z.core.$ZodIssue): HoldfastError {
+function issueToError(body: unknown, raw: z.core.$ZodIssue): HoldfastError {
   if (raw.code === 'unrecognized_keys') {
     const key = raw.keys[0] ?? '';
     const param = [...raw.path, key].join('.');
@@ -346,10 +346,10 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
       }
     });
   }
-  const parsed = requestSchema.safeParse(body, { reportInput: true });
+  const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw first ? toHoldfastError(body, first) : new HoldfastError('invalid_request');
+    throw first ? issueToError(body, first) : new HoldfastError('invalid_request');
   }
   const w = parsed.data;
 

@@ -191,6 +191,3 @@ export interface WireErrorBody {
   error: WireErrorObject;
   request_id?: string | null;
 }
-
-/** The Messages API version whose shapes this module describes; the default when a caller sends none. */
-export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';

@@ -70,9 +70,13 @@ adapterContract('openai', {
 adapterContract('openai (Azure)', {
   fixtures: openaiFixtures('azure'),
   makeAdapter: (baseUrl) =>
-    createOpenAIAdapter(deployment(baseUrl, { azure_deployment: 'gpt4o-mini-prod', api_version: '2025-01-01-preview' })),
+    createOpenAIAdapter(
+      deployment(baseUrl, { azure_deployment: 'gpt4o-mini-prod', api_version: '2025-01-01-preview' }),
+    ),
   checkRequest(received, sent) {
-    expect(received.url).toBe('/openai/deployments/gpt4o-mini-prod/chat/completions?api-version=2025-01-01-preview');
+    expect(received.url).toBe(
+      '/openai/deployments/gpt4o-mini-prod/chat/completions?api-version=2025-01-01-preview',
+    );
     expect(received.headers['api-key']).toBe(KEY);
     expect(received.headers.authorization).toBeUndefined();
     checkBody(received, sent);

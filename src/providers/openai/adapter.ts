@@ -20,7 +20,6 @@ import { createDispatcher, postJson, readText, transportError, type UpstreamResp
 import { parseSse } from '../sse.ts';
 import { classifyInBandError, classifyOpenAIError } from './classify.ts';
 import type {
-  WireChatCompletionChunk,
   WireChatRequest,
   WireImagePart,
   WireMessage,
@@ -454,9 +453,11 @@ async function* streamEvents(
       if (!isObject(chunk))
         throw protocolError('upstream sent a stream chunk that is not an object', mapper.output);
       if (chunk.error !== undefined && chunk.error !== null) throw classifyInBandError(chunk, mapper.output);
-      yield* mapper.chunk(chunk as Json & Partial<WireChatCompletionChunk>);
+      yield* mapper.chunk(chunk);
     }
   } catch (err) {
+    // The answer was already complete; a hiccup while draining the body is not the caller's problem.
+    if (done && mapper.finished && !(err instanceof UpstreamError)) return;
     if (err instanceof UpstreamError) throw err;
     throw transportError(err, { midStream: true, callerSignal: ctx.signal });
   }

@@ -234,6 +234,13 @@ function bestBranch(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue | undefine
   return best;
 }
 
+function expectedTypes(branches: z.core.$ZodIssue[][]): string {
+  const types = branches.flatMap((issues) =>
+    issues.flatMap((i) => (i.code === 'invalid_type' ? [i.expected] : [])),
+  );
+  return types.length > 0 ? [...new Set(types)].join(' or ') : 'a different type';
+}
+
 function issueToError(issue: z.core.$ZodIssue, base: Path, body: unknown): HoldfastError {
   const path = [...base, ...issue.path];
   const param = dotted(path);
@@ -252,7 +259,7 @@ function issueToError(issue: z.core.$ZodIssue, base: Path, body: unknown): Holdf
         });
       return new HoldfastError('unsupported_parameter', {
         param,
-        message: `Unsupported value for '${param}': '${value}'. Supported: ${('options' in issue ? (issue.options ?? []) : []).map(String).join(', ')}.`,
+        message: `Unsupported value for '${param}': '${value.slice(0, 64)}'. Supported: ${('options' in issue ? (issue.options ?? []) : []).map(String).join(', ')}.`,
       });
     }
     const inner = bestBranch(issue.errors);
@@ -260,12 +267,15 @@ function issueToError(issue: z.core.$ZodIssue, base: Path, body: unknown): Holdf
       return issueToError(inner, path, body);
   }
   if (issue.code === 'custom' && issue.params?.holdfast === UNSUPPORTED.holdfast) {
-    return new HoldfastError('unsupported_parameter', { param, message: `${issue.message} ('${param}')` });
+    return new HoldfastError('unsupported_parameter', {
+      param,
+      message: `Unsupported value for '${param}': ${issue.message}`,
+    });
   }
-  if (issue.code === 'invalid_type' && value === undefined) {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && value === undefined) {
     return new HoldfastError('missing_field', { param, message: `Missing required parameter: '${param}'.` });
   }
-  const detail = issue.code === 'invalid_union' ? 'unexpected type.' : issue.message;
+  const detail = issue.code === 'invalid_union' ? `expected ${expectedTypes(issue.errors)}.` : issue.message;
   return new HoldfastError('invalid_request', { param, message: `Invalid value for '${param}': ${detail}` });
 }
 
@@ -384,6 +394,15 @@ function parseRequest(body: unknown, _headers: IncomingHttpHeaders): ChatRequest
       );
     }
   }
+  r.messages.forEach((m, i) => {
+    if (m.role === 'assistant' && m.content == null && !m.refusal && !m.tool_calls?.length) {
+      throw invalid(
+        'missing_field',
+        `messages.${i}.content`,
+        `An assistant message needs 'content' or 'tool_calls'.`,
+      );
+    }
+  });
   const continueFinal = r.continue_final_message === true;
   if (continueFinal && r.messages.at(-1)?.role !== 'assistant') {
     throw invalid(

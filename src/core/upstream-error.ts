@@ -118,10 +118,10 @@ export function parseRetryAfter(
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
-  const ms = get('retry-after-ms');
-  if (ms !== undefined && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const raw = get('retry-after');
-  if (raw === undefined) return undefined;
+  const ms = get('retry-after-ms')?.trim();
+  if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const raw = get('retry-after')?.trim();
+  if (!raw) return undefined;
   const secs = Number(raw);
   if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
   const date = Date.parse(raw);

@@ -63,7 +63,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   let ready = false;
   let draining = false;
-  const db = await openDatabase(config.store, { onPoolError: (err) => logger.error({ err }, 'database pool error') });
+  const db = await openDatabase(config.store, {
+    onPoolError: (err) => logger.error({ err }, 'database pool error'),
+  });
   const deployments: DeploymentRuntime[] = [];
   try {
     const started = await Promise.all(

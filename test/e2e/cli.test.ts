@@ -15,9 +15,15 @@ function configFile(name: string, yaml: string): string {
   return p;
 }
 
-async function holdfast(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function holdfast(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: dir });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      cwd: dir,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -41,7 +47,8 @@ describe('holdfast CLI', () => {
   it('--help lists the commands', async () => {
     const { code, stdout } = await holdfast(['--help']);
     expect(code).toBe(0);
-    for (const cmd of ['start', 'check-config', 'simulate', 'keys create', 'keys list', 'keys revoke']) expect(stdout).toContain(cmd);
+    for (const cmd of ['start', 'check-config', 'simulate', 'keys create', 'keys list', 'keys revoke'])
+      expect(stdout).toContain(cmd);
   });
 
   it('rejects an unknown command with exit code 2', async () => {
@@ -51,13 +58,19 @@ describe('holdfast CLI', () => {
   });
 
   it('check-config prints each bad field with its path', async () => {
-    const bad = configFile('bad.yaml', 'server: { port: -1 }\nmodels:\n  - name: m\n    deployments:\n      - { id: a, provider: openai, model: x, api_key: ${NOPE_KEY} }\n');
+    const bad = configFile(
+      'bad.yaml',
+      'server: { port: -1 }\nmodels:\n  - name: m\n    deployments:\n      - { id: a, provider: openai, model: x, api_key: ${NOPE_KEY} }\n',
+    );
     const { code, stderr } = await holdfast(['check-config', '--config', bad]);
     expect(code).toBe(1);
     expect(stderr).toContain('server.port:');
     expect(stderr).toContain('models.0.deployments.0.base_url: base_url is required for provider openai');
     expect(stderr).toContain('models.0.deployments.0.api_key: environment variable NOPE_KEY is not set');
-    const good = configFile('good.yaml', 'models:\n  - name: m\n    deployments:\n      - { id: a, provider: simulator, model: x }\n');
+    const good = configFile(
+      'good.yaml',
+      'models:\n  - name: m\n    deployments:\n      - { id: a, provider: simulator, model: x }\n',
+    );
     expect(await holdfast(['check-config', '--config', good])).toMatchObject({ code: 0 });
   });
 
@@ -66,7 +79,17 @@ describe('holdfast CLI', () => {
       'keys.yaml',
       `store: { data_dir: ${join(dir, 'keys-data')} }\nmodels:\n  - name: m\n    deployments:\n      - { id: a, provider: simulator, model: x }\n`,
     );
-    const created = await holdfast(['keys', 'create', '--config', cfg, '--name', 'ci', '--models', 'm', '--json']);
+    const created = await holdfast([
+      'keys',
+      'create',
+      '--config',
+      cfg,
+      '--name',
+      'ci',
+      '--models',
+      'm',
+      '--json',
+    ]);
     expect(created.code).toBe(0);
     const rec = JSON.parse(created.stdout) as { id: string; secret: string; models: string[] };
     expect(rec.secret).toMatch(/^hf-/);
@@ -90,7 +113,10 @@ models:
       - { id: s1, provider: simulator, model: x, simulator: { ttft_ms: 0, tokens_per_sec: 25, answer_tokens: 25 } }
 `,
     );
-    const child = spawn(process.execPath, [BIN, 'start', '--config', cfg], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'start', '--config', cfg], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const url = await waitForUrl(child);
     expect((await fetch(`${url}/health/ready`)).status).toBe(200);

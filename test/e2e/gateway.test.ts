@@ -31,7 +31,8 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
 
 async function outcomeFor(requestId: string): Promise<OutcomeRecord[]> {
   // The record is published in the handler's finally, which can run just after the last byte.
-  for (let i = 0; i < 50 && !outcomes.some((o) => o.requestId === requestId); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 50 && !outcomes.some((o) => o.requestId === requestId); i++)
+    await new Promise((r) => setTimeout(r, 10));
   return outcomes.filter((o) => o.requestId === requestId);
 }
 
@@ -59,7 +60,18 @@ describe('outcome records', () => {
     await res.text();
     const recs = await outcomeFor(res.headers.get('x-request-id')!);
     expect(recs).toHaveLength(1);
-    expect(recs[0]).toMatchObject({ ok: true, outcome: 'success', status: 200, stream: true, dialect: 'openai', model: 'sim-openai', deployment: 'sim-oa', region: 'east', provider: 'simulator', attempts: 1 });
+    expect(recs[0]).toMatchObject({
+      ok: true,
+      outcome: 'success',
+      status: 200,
+      stream: true,
+      dialect: 'openai',
+      model: 'sim-openai',
+      deployment: 'sim-oa',
+      region: 'east',
+      provider: 'simulator',
+      attempts: 1,
+    });
     expect(recs[0]!.outputTokens).toBeGreaterThan(0);
     expect(recs[0]!.inputTokens).toBeGreaterThan(0);
     expect(recs[0]!.ttftMs).toBeGreaterThanOrEqual(0);
@@ -71,13 +83,22 @@ describe('outcome records', () => {
     expect(res.status).toBe(400);
     const recs = await outcomeFor(res.headers.get('x-request-id')!);
     expect(recs).toHaveLength(1);
-    expect(recs[0]).toMatchObject({ ok: false, outcome: 'client_error', status: 400, errorCode: 'invalid_json', dialect: 'anthropic', attempts: 0 });
+    expect(recs[0]).toMatchObject({
+      ok: false,
+      outcome: 'client_error',
+      status: 400,
+      errorCode: 'invalid_json',
+      dialect: 'anthropic',
+      attempts: 0,
+    });
   });
 
   it('publishes one record for an unknown model', async () => {
     const res = await post('/v1/chat/completions', { ...chat, model: 'missing' });
     const recs = await outcomeFor(res.headers.get('x-request-id')!);
-    expect(recs).toEqual([expect.objectContaining({ status: 404, errorCode: 'model_not_found', outcome: 'client_error' })]);
+    expect(recs).toEqual([
+      expect.objectContaining({ status: 404, errorCode: 'model_not_found', outcome: 'client_error' }),
+    ]);
   });
 });
 
@@ -122,8 +143,18 @@ describe('bad input never crashes and answers in the caller dialect', () => {
   });
 
   it('survives a burst of garbage and still serves', async () => {
-    const junk = ['{', 'null', '1', '"s"', '{"model":null}', '{"messages":{}}', '{"model":"sim-openai","messages":[{"role":7}]}'];
-    const results = await Promise.all(junk.flatMap((b) => [post('/v1/chat/completions', b), post('/v1/messages', b)]));
+    const junk = [
+      '{',
+      'null',
+      '1',
+      '"s"',
+      '{"model":null}',
+      '{"messages":{}}',
+      '{"model":"sim-openai","messages":[{"role":7}]}',
+    ];
+    const results = await Promise.all(
+      junk.flatMap((b) => [post('/v1/chat/completions', b), post('/v1/messages', b)]),
+    );
     for (const r of results) expect(r.status).toBeGreaterThanOrEqual(400), expect(r.status).toBeLessThan(500);
     expect((await post('/v1/chat/completions', chat)).status).toBe(200);
   });
@@ -133,7 +164,9 @@ describe('virtual keys', () => {
   it('requires a key, in both dialects', async () => {
     const oa = await post('/v1/chat/completions', chat, { authorization: '' });
     expect(oa.status).toBe(401);
-    expect(await oa.json()).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key' } });
+    expect(await oa.json()).toMatchObject({
+      error: { type: 'authentication_error', code: 'invalid_api_key' },
+    });
     const an = await post('/v1/messages', msg, { authorization: '' });
     expect(an.status).toBe(401);
     expect(await an.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
@@ -142,8 +175,18 @@ describe('virtual keys', () => {
   it('accepts created keys by bearer or x-api-key, scopes them to models, and rejects revoked ones', async () => {
     const { record, secret } = await t.gw.keys.createKey({ name: 'scoped', models: ['sim-openai'] });
     expect(secret).toMatch(/^hf-/);
-    expect((await post('/v1/chat/completions', chat, { authorization: `Bearer ${secret}` })).status).toBe(200);
-    expect((await post('/v1/chat/completions', { ...chat, model: 'sim-openai' }, { authorization: '', 'x-api-key': secret })).status).toBe(200);
+    expect((await post('/v1/chat/completions', chat, { authorization: `Bearer ${secret}` })).status).toBe(
+      200,
+    );
+    expect(
+      (
+        await post(
+          '/v1/chat/completions',
+          { ...chat, model: 'sim-openai' },
+          { authorization: '', 'x-api-key': secret },
+        )
+      ).status,
+    ).toBe(200);
     const denied = await post('/v1/messages', msg, { authorization: '', 'x-api-key': secret });
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ error: { type: 'permission_error' } });
@@ -151,7 +194,9 @@ describe('virtual keys', () => {
     const other = await t.gw.keys.createKey({ name: 'to-revoke', models: ['*'] });
     await t.gw.keys.revokeKey(other.record.id);
     // Never seen before, so not cached: revocation applies at once.
-    expect((await post('/v1/chat/completions', chat, { authorization: `Bearer ${other.secret}` })).status).toBe(401);
+    expect(
+      (await post('/v1/chat/completions', chat, { authorization: `Bearer ${other.secret}` })).status,
+    ).toBe(401);
     expect(record.models).toEqual(['sim-openai']);
   });
 
@@ -168,7 +213,10 @@ describe('open mode', () => {
     const open = await startTestGateway({ auth: {} });
     try {
       expect(open.gw.openMode).toBe(true);
-      const res = await fetch(`${open.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat) });
+      const res = await fetch(`${open.url}/v1/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify(chat),
+      });
       expect(res.status).toBe(200);
     } finally {
       await open.close();

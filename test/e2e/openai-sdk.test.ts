@@ -10,7 +10,11 @@ const weatherTool: OpenAI.Chat.Completions.ChatCompletionTool = {
   function: {
     name: 'get_weather',
     description: 'Current weather for a city',
-    parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] },
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' }, days: { type: 'integer' } },
+      required: ['city'],
+    },
   },
 };
 
@@ -30,8 +34,16 @@ const hello: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
   { role: 'user', content: 'Tell me about lighthouses.' },
 ];
 
-async function streamText(model: string, messages = hello): Promise<{ text: string; usage?: OpenAI.CompletionUsage | null; finish?: string | null }> {
-  const stream = await client.chat.completions.create({ model, messages, stream: true, stream_options: { include_usage: true } });
+async function streamText(
+  model: string,
+  messages = hello,
+): Promise<{ text: string; usage?: OpenAI.CompletionUsage | null; finish?: string | null }> {
+  const stream = await client.chat.completions.create({
+    model,
+    messages,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let text = '';
   let usage: OpenAI.CompletionUsage | null | undefined;
   let finish: string | null | undefined;
@@ -48,7 +60,14 @@ describe.each([
   ['cross dialect (Anthropic deployment)', 'sim-anthropic'],
 ])('official openai client → Holdfast → %s', (_label, model) => {
   it('answers a plain completion with usage and a simulated model name', async () => {
-    const res = await client.chat.completions.create({ model, messages: hello, max_tokens: 200, temperature: 0.2, seed: 7, user: 'u-1' });
+    const res = await client.chat.completions.create({
+      model,
+      messages: hello,
+      max_tokens: 200,
+      temperature: 0.2,
+      seed: 7,
+      user: 'u-1',
+    });
     expect(res.object).toBe('chat.completion');
     expect(res.model).toMatch(/simulated/);
     expect(res.choices[0]!.message.role).toBe('assistant');
@@ -74,8 +93,15 @@ describe.each([
   });
 
   it('calls a tool, unary and streamed, then answers the tool result', async () => {
-    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Oslo?' }];
-    const res = await client.chat.completions.create({ model, messages, tools: [weatherTool], tool_choice: 'required' });
+    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+      { role: 'user', content: 'What is the weather in Oslo?' },
+    ];
+    const res = await client.chat.completions.create({
+      model,
+      messages,
+      tools: [weatherTool],
+      tool_choice: 'required',
+    });
     const call = res.choices[0]!.message.tool_calls![0]!;
     expect(res.choices[0]!.finish_reason).toBe('tool_calls');
     expect(call.type).toBe('function');
@@ -83,7 +109,13 @@ describe.each([
     expect(call.function.name).toBe('get_weather');
     expect(typeof JSON.parse(call.function.arguments).city).toBe('string');
 
-    const stream = await client.chat.completions.create({ model, messages, tools: [weatherTool], tool_choice: 'required', stream: true });
+    const stream = await client.chat.completions.create({
+      model,
+      messages,
+      tools: [weatherTool],
+      tool_choice: 'required',
+      stream: true,
+    });
     let args = '';
     let name = '';
     let id = '';
@@ -96,13 +128,21 @@ describe.each([
       }
       finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    expect({ id, name, args: JSON.parse(args) }).toEqual({ id: call.id, name: 'get_weather', args: JSON.parse(call.function.arguments) });
+    expect({ id, name, args: JSON.parse(args) }).toEqual({
+      id: call.id,
+      name: 'get_weather',
+      args: JSON.parse(call.function.arguments),
+    });
     expect(finish).toBe('tool_calls');
 
     const followUp = await client.chat.completions.create({
       model,
       tools: [weatherTool],
-      messages: [...messages, res.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: '{"temp_c": 4, "sky": "sleet"}' }],
+      messages: [
+        ...messages,
+        res.choices[0]!.message,
+        { role: 'tool', tool_call_id: call.id, content: '{"temp_c": 4, "sky": "sleet"}' },
+      ],
     });
     expect(followUp.choices[0]!.finish_reason).toBe('stop');
     expect(followUp.choices[0]!.message.content).toBeTruthy();
@@ -111,13 +151,22 @@ describe.each([
   it('accepts image parts', async () => {
     const res = await client.chat.completions.create({
       model,
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url: PNG } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this picture?' },
+            { type: 'image_url', image_url: { url: PNG } },
+          ],
+        },
+      ],
     });
     expect(res.choices[0]!.message.content).toMatch(/image/i);
   });
 
   it('honours stop sequences', async () => {
-    const full = (await client.chat.completions.create({ model, messages: hello })).choices[0]!.message.content!;
+    const full = (await client.chat.completions.create({ model, messages: hello })).choices[0]!.message
+      .content!;
     const words = full.split(' ');
     const stopAt = ` ${words[Math.floor(words.length / 2)]}`;
     const res = await client.chat.completions.create({ model, messages: hello, stop: [stopAt] });
@@ -128,14 +177,18 @@ describe.each([
 
 describe('official openai client: errors in OpenAI shape', () => {
   it('unknown model → 404 model_not_found', async () => {
-    const err = await client.chat.completions.create({ model: 'nope', messages: hello }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'nope', messages: hello })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as ApiErr).code).toBe('model_not_found');
     expect((err as ApiErr).param).toBe('model');
   });
 
   it('bad parameter value → 400 with the param path', async () => {
-    const err = await client.chat.completions.create({ model: 'sim-openai', messages: hello, temperature: 5 }).catch((e: unknown) => e);
+    const err = await client.chat.completions
+      .create({ model: 'sim-openai', messages: hello, temperature: 5 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as ApiErr).param).toBe('temperature');
     expect((err as ApiErr).type).toBe('invalid_request_error');
@@ -143,7 +196,9 @@ describe('official openai client: errors in OpenAI shape', () => {
 
   it('wrong key → 401 invalid_api_key', async () => {
     const bad = new OpenAI({ apiKey: 'hf-wrong', baseURL: `${t.url}/v1`, maxRetries: 0 });
-    const err = await bad.chat.completions.create({ model: 'sim-openai', messages: hello }).catch((e: unknown) => e);
+    const err = await bad.chat.completions
+      .create({ model: 'sim-openai', messages: hello })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as ApiErr).code).toBe('invalid_api_key');
   });

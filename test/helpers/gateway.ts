@@ -12,12 +12,26 @@ export function simModels(sim: Record<string, unknown> = {}): ConfigInput['model
   return [
     {
       name: 'sim-openai',
-      deployments: [{ id: 'sim-oa', provider: 'simulator', model: 'oa-1', region: 'east', simulator: { dialect: 'openai', ttft_ms: 0, tokens_per_sec: 0, ...sim } }],
+      deployments: [
+        {
+          id: 'sim-oa',
+          provider: 'simulator',
+          model: 'oa-1',
+          region: 'east',
+          simulator: { dialect: 'openai', ttft_ms: 0, tokens_per_sec: 0, ...sim },
+        },
+      ],
     },
     {
       name: 'sim-anthropic',
       deployments: [
-        { id: 'sim-an', provider: 'simulator', model: 'an-1', region: 'west', simulator: { dialect: 'anthropic', ttft_ms: 0, tokens_per_sec: 0, ...sim } },
+        {
+          id: 'sim-an',
+          provider: 'simulator',
+          model: 'an-1',
+          region: 'west',
+          simulator: { dialect: 'anthropic', ttft_ms: 0, tokens_per_sec: 0, ...sim },
+        },
       ],
     },
   ];

@@ -1,5 +1,5 @@
-import { Agent, errors as undiciErrors, request } from 'undici';
 import type { Dispatcher } from 'undici';
+import { Agent, request, errors as undiciErrors } from 'undici';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { UpstreamError } from '../core/upstream-error.ts';
 
@@ -59,7 +59,10 @@ export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse>
  * Classifies a transport failure. A caller abort is passed through untouched (it is not the upstream's
  * fault and must not count against the deployment).
  */
-export function transportError(err: unknown, ctx: { midStream: boolean; callerSignal: AbortSignal }): unknown {
+export function transportError(
+  err: unknown,
+  ctx: { midStream: boolean; callerSignal: AbortSignal },
+): unknown {
   if (err instanceof UpstreamError) return err;
   if (ctx.callerSignal.aborted) return err;
   const code = (err as { code?: string } | null)?.code;
@@ -75,7 +78,8 @@ export function transportError(err: unknown, ctx: { midStream: boolean; callerSi
     code === 'UND_ERR_BODY_TIMEOUT';
   return new UpstreamError({
     kind: timeout ? 'timeout' : 'connection',
-    message: `upstream ${timeout ? 'timeout' : 'connection failure'}: ${code ?? name ?? ''} ${message}`.trim(),
+    message:
+      `upstream ${timeout ? 'timeout' : 'connection failure'}: ${code ?? name ?? ''} ${message}`.trim(),
     midStream: ctx.midStream,
     cause: err,
   });
@@ -93,7 +97,10 @@ export async function readText(body: AsyncIterable<Uint8Array>, limit = 1 << 20)
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+export function headerValue(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 }

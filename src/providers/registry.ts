@@ -40,7 +40,11 @@ const factories: Record<DeploymentConfig['provider'], Factory> = {
     const dialect = dep.simulator.dialect;
     const baseUrl = dialect === 'openai' ? sim.openaiBaseUrl : sim.anthropicBaseUrl;
     // The simulator speaks prefill on both wires, so failover continuation can be checked exactly.
-    const wired: DeploymentConfig = { ...dep, base_url: baseUrl, continuation: dep.continuation ?? 'prefill' };
+    const wired: DeploymentConfig = {
+      ...dep,
+      base_url: baseUrl,
+      continuation: dep.continuation ?? 'prefill',
+    };
     const adapter = wireAdapters[dialect](wired);
     return {
       config: wired,

@@ -24,9 +24,21 @@ export interface WireFixture {
 
 export interface ContractFixtures {
   /** Plain text answer. Expected: text, finish reason, usage. */
-  text: { unary: WireFixture; stream: WireFixture; expectText: string; expectFinish: FinishReason; expectUsage: { inputTokens: number; outputTokens: number } };
+  text: {
+    unary: WireFixture;
+    stream: WireFixture;
+    expectText: string;
+    expectFinish: FinishReason;
+    expectUsage: { inputTokens: number; outputTokens: number };
+  };
   /** One tool call with JSON arguments. */
-  toolCall: { unary: WireFixture; stream: WireFixture; expectName: string; expectId: string; expectArguments: unknown };
+  toolCall: {
+    unary: WireFixture;
+    stream: WireFixture;
+    expectName: string;
+    expectId: string;
+    expectArguments: unknown;
+  };
   /** Answer stopped by max_tokens. */
   maxTokens: { stream: WireFixture };
   /** Each upstream error response and the kind it must be classified as. */
@@ -62,10 +74,18 @@ class FixtureServer {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: text ? JSON.parse(text) : undefined });
+        this.received.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: text ? JSON.parse(text) : undefined,
+        });
         const f = this.current;
         const isSse = f.body.startsWith('event:') || f.body.startsWith('data:');
-        res.writeHead(f.status, { 'content-type': isSse ? 'text/event-stream' : 'application/json', ...f.headers });
+        res.writeHead(f.status, {
+          'content-type': isSse ? 'text/event-stream' : 'application/json',
+          ...f.headers,
+        });
         if (f.cut) {
           res.write(f.body, () => res.socket?.destroy());
         } else {
@@ -115,7 +135,8 @@ export function toolRequest(stream: boolean): ChatRequest {
 
 async function events(adapter: ProviderAdapter, req: ChatRequest): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
-  for await (const ev of adapter.call(req, { signal: new AbortController().signal, requestId: 'test' })) out.push(ev);
+  for await (const ev of adapter.call(req, { signal: new AbortController().signal, requestId: 'test' }))
+    out.push(ev);
   return out;
 }
 
@@ -164,8 +185,14 @@ export function adapterContract(name: string, setup: AdapterContractSetup): void
         const evs = await events(adapter, req);
         const res = await collect(evs.values() as unknown as AsyncIterable<StreamEvent>);
         const call = res.content.find((p) => p.type === 'tool_call');
-        expect(call).toMatchObject({ type: 'tool_call', id: f.toolCall.expectId, name: f.toolCall.expectName });
-        expect(JSON.parse(call?.type === 'tool_call' ? call.arguments : 'null')).toEqual(f.toolCall.expectArguments);
+        expect(call).toMatchObject({
+          type: 'tool_call',
+          id: f.toolCall.expectId,
+          name: f.toolCall.expectName,
+        });
+        expect(JSON.parse(call?.type === 'tool_call' ? call.arguments : 'null')).toEqual(
+          f.toolCall.expectArguments,
+        );
         expect(res.finishReason).toBe('tool_use');
         setup.checkRequest(server.received[0]!, req);
       });
@@ -173,7 +200,9 @@ export function adapterContract(name: string, setup: AdapterContractSetup): void
 
     it('maps a stream stopped by max_tokens', async () => {
       server.current = f.maxTokens.stream;
-      const res = await collect(adapter.call(baseRequest(true), { signal: new AbortController().signal, requestId: 't' }));
+      const res = await collect(
+        adapter.call(baseRequest(true), { signal: new AbortController().signal, requestId: 't' }),
+      );
       expect(res.finishReason).toBe('max_tokens');
     });
 

@@ -155,7 +155,10 @@ describe('bad input never crashes and answers in the caller dialect', () => {
     const results = await Promise.all(
       junk.flatMap((b) => [post('/v1/chat/completions', b), post('/v1/messages', b)]),
     );
-    for (const r of results) expect(r.status).toBeGreaterThanOrEqual(400), expect(r.status).toBeLessThan(500);
+    for (const r of results) {
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+    }
     expect((await post('/v1/chat/completions', chat)).status).toBe(200);
   });
 });

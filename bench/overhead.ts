@@ -12,6 +12,11 @@ type Workload = 'unary' | 'sse';
 const ALL_TARGETS: Target[] = ['direct', 'proxy', 'holdfast'];
 const WORKLOADS: Workload[] = ['unary', 'sse'];
 const ANSWER_TOKENS = 20;
+/**
+ * The simulator is configured to answer instantly; if going straight to it is slower than this at one
+ * connection, upstream latency (not the gateway) dominates every row and the comparisons mean little.
+ */
+const DIRECT_SANITY_MS = 5;
 
 /** The targets this benchmark exists to enforce (see bench/README.md). */
 const TARGETS = {
@@ -230,6 +235,17 @@ function report(cells: Cell[], comparisons: Comparison[], checks: Check[]): stri
     ];
   });
   const lines = [renderTable(columns, rows), ''];
+  for (const c of cells) {
+    if (c.target !== 'direct' || c.concurrency !== 1) continue;
+    const slowest = Math.max(c.result.latency.p50, c.result.ttft?.p50 ?? 0);
+    if (slowest > DIRECT_SANITY_MS) {
+      lines.push(
+        `WARNING: direct ${c.workload} at 1 connection takes ${slowest.toFixed(1)} ms although the simulator ` +
+          'should answer at once; upstream latency hides the overhead being measured. Check the simulator.',
+        '',
+      );
+    }
+  }
   if (checks.length === 0) {
     lines.push('Targets: not evaluated (needs holdfast and proxy in the same run).');
   } else {
@@ -357,7 +373,7 @@ export async function main(): Promise<void> {
     platform: `${process.platform} ${process.arch}`,
     cpus: cpu.length,
     cpuModel: cpu[0]?.model,
-    settings: { ...settings, answerTokens: ANSWER_TOKENS, targets: settings.targets },
+    settings: { ...settings, answerTokens: ANSWER_TOKENS },
     limits: TARGETS,
     cells: results.map((c) => ({
       target: c.target,

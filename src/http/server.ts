@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { HoldfastError } from '../core/errors.ts';
 import type { RequestContext, Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
@@ -33,7 +33,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function buildServer(deps: ServerDeps) {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Requests are logged once, with their outcome, by the chat handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
     // A caller's own request id is kept (so traces join up); otherwise we mint one.
     genReqId: (req) => {

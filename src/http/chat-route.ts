@@ -60,7 +60,8 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       }
     } catch (err) {
       failure = toHoldfastError(err);
-      if (failure.code === 'internal_error') deps.logger.error({ err, reqId: req.id }, 'internal error');
+      if (failure.code === 'internal_error' && !abort.signal.aborted)
+        deps.logger.error({ err, reqId: req.id }, 'internal error');
       if (!relay.headersSent && !abort.signal.aborted) {
         status = failure.status;
         const body = JSON.stringify(door.renderError(failure));

@@ -54,9 +54,30 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
+const WAITING = Symbol('waiting');
+
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof WAITING> {
+  if (ms <= 0) return Promise.resolve(WAITING);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(WAITING), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
 /**
- * Streams events as SSE. Headers are held until the upstream produced its first event, so a failure
- * before any output still gets a real HTTP status (and, later, a chance to fail over invisibly).
+ * Streams events as SSE. Headers are held until the first content (or the end) arrives, so a failure
+ * before any output still gets a real HTTP status (and, with failover, an invisible retry), and the
+ * opening frame can carry what the upstream said first (Anthropic's message_start wants input tokens).
+ * A slow upstream does not hold headers past one keep-alive interval, after which keep-alives flow.
  */
 export async function relayStream(
   ctx: RequestContext,
@@ -66,8 +87,23 @@ export async function relayStream(
   opts: { keepAliveMs: number; headers: Record<string, string> },
 ): Promise<void> {
   const it = events[Symbol.asyncIterator]();
-  const first = await it.next();
-  if (!first.done) result.collector.push(first.value);
+  const held: StreamEvent[] = [];
+  let pending: Promise<IteratorResult<StreamEvent>> | undefined = it.next();
+  const holdUntil = performance.now() + opts.keepAliveMs;
+  for (;;) {
+    const r = await within(pending, holdUntil - performance.now());
+    if (r === WAITING) break;
+    if (r.done) {
+      pending = undefined;
+      break;
+    }
+    held.push(r.value);
+    result.collector.push(r.value);
+    pending = it.next();
+    if (isContent(r.value) || r.value.type === 'finish') break;
+  }
+  // A held promise that later rejects must not surface as an unhandled rejection before we await it.
+  pending?.catch(() => {});
 
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -97,14 +133,15 @@ export async function relayStream(
 
   try {
     let frame = renderer.begin();
-    if (!first.done) {
-      if (isContent(first.value)) result.firstTokenAt = performance.now();
-      frame += renderer.event(first.value);
+    for (const ev of held) {
+      if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
+      frame += renderer.event(ev);
     }
     await write(frame);
-    for (;;) {
-      const next = await it.next();
+    while (pending) {
+      const next = await pending;
       if (next.done) break;
+      pending = it.next();
       const ev = next.value;
       result.collector.push(ev);
       if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();

@@ -34,9 +34,11 @@ export function decideFault(faults: SimulatorFaults, rng: Rng): RequestFault | u
     return { kind: 'error', status, code: codeForStatus(status) };
   }
   band += faults.rate_limit_rate;
-  if (u < band) return { kind: 'rate_limit', status: 429, code: 'rate_limited', retryAfterSec: faults.retry_after_s };
+  if (u < band)
+    return { kind: 'rate_limit', status: 429, code: 'rate_limited', retryAfterSec: faults.retry_after_s };
   band += faults.overloaded_rate;
-  if (u < band) return { kind: 'overloaded', status: 529, code: 'overloaded', retryAfterSec: faults.retry_after_s };
+  if (u < band)
+    return { kind: 'overloaded', status: 529, code: 'overloaded', retryAfterSec: faults.retry_after_s };
   return undefined;
 }
 
@@ -142,14 +144,16 @@ export class Pacer {
     this.#due = opts.start ?? opts.now();
   }
 
-  /** Milliseconds to wait before sending the next token (0: send now). */
+  /** Milliseconds to wait before sending the next token (0: send now). The first token is due at start. */
   next(): number {
     if (this.#tokensPerSec <= 0) return 0;
     const interval = 1000 / (this.#tokensPerSec * Math.max(this.#speed(), 1e-6));
     const now = this.#now();
-    // After a long pause (stalled writes), resume pacing from now rather than bursting to catch up.
-    this.#due = Math.max(this.#due, now - interval) + interval;
-    return Math.max(0, this.#due - now);
+    // After a long pause (a slow reader), resume pacing from now rather than bursting to catch up.
+    if (this.#due < now - interval) this.#due = now;
+    const wait = Math.max(0, this.#due - now);
+    this.#due += interval;
+    return wait;
   }
 }
 

@@ -44,8 +44,7 @@ export function simulateAnswer(req: ChatRequest, opts: TextOptions): SimulatedAn
     natural = naturalAnswer(history, req, opts.answerTokens);
   } else {
     const full = naturalAnswer(history, req, opts.answerTokens);
-    const fullText = full.kind === 'text' ? full.tokens.join('') : undefined;
-    if (fullText?.startsWith(partial)) {
+    if (full.kind === 'text' && full.tokens.join('').startsWith(partial)) {
       natural = { kind: 'text', tokens: tokensAfter(full.tokens, partial.length) };
     } else {
       // Someone else's partial answer: still deterministic, seeded by both, and joined with a space.
@@ -60,7 +59,8 @@ export function simulateAnswer(req: ChatRequest, opts: TextOptions): SimulatedAn
     const pieces: AnswerPiece[] = [];
     natural.calls.forEach((call, index) => {
       pieces.push({ type: 'tool_call_start', index, id: call.id, name: call.name });
-      for (const chunk of tokenize(call.arguments)) pieces.push({ type: 'tool_call_delta', index, argumentsDelta: chunk });
+      for (const chunk of tokenize(call.arguments))
+        pieces.push({ type: 'tool_call_delta', index, argumentsDelta: chunk });
     });
     const cut = pieces.length > limit;
     const kept = cut ? pieces.slice(0, limit) : pieces;
@@ -98,18 +98,30 @@ function naturalAnswer(history: readonly Message[], req: ChatRequest, answerToke
   const seed = digest(key);
   const last = history.at(-1);
   const lastUser = last?.role === 'user' ? last : undefined;
-  const userText = lastUser ? normalizeWs(lastUser.content.map((p) => (p.type === 'text' ? p.text : '')).join(' ')) : '';
-  const toolResults = lastUser ? lastUser.content.filter((p): p is ToolResultPart => p.type === 'tool_result') : [];
+  const userText = lastUser
+    ? normalizeWs(lastUser.content.map((p) => (p.type === 'text' ? p.text : '')).join(' '))
+    : '';
+  const toolResults = lastUser
+    ? lastUser.content.filter((p): p is ToolResultPart => p.type === 'tool_result')
+    : [];
 
   const calls = chooseTools(req, userText, toolResults.length > 0, seed);
   if (calls.length > 0) {
     return {
       kind: 'tools',
       calls: calls.map((tool, i) => {
-        const ctx: SchemaContext = { rng: rngFor(seed, 'args', i, tool.name), userText, names: properNouns(userText) };
+        const ctx: SchemaContext = {
+          rng: rngFor(seed, 'args', i, tool.name),
+          userText,
+          names: properNouns(userText),
+        };
         const args = valueFor(tool.parameters, ctx, '', 0);
         const argsObject = typeof args === 'object' && args !== null && !Array.isArray(args) ? args : {};
-        return { id: `call_${digest([seed, 'call', String(i), tool.name]).slice(0, 24)}`, name: tool.name, arguments: JSON.stringify(argsObject) };
+        return {
+          id: `call_${digest([seed, 'call', String(i), tool.name]).slice(0, 24)}`,
+          name: tool.name,
+          arguments: JSON.stringify(argsObject),
+        };
       }),
     };
   }
@@ -120,14 +132,22 @@ function naturalAnswer(history: readonly Message[], req: ChatRequest, answerToke
     const value =
       format.type === 'json_object'
         ? { answer: prose }
-        : valueFor(format.schema, { rng: rngFor(seed, 'json'), userText, names: properNouns(userText), prose }, '', 0);
+        : valueFor(
+            format.schema,
+            { rng: rngFor(seed, 'json'), userText, names: properNouns(userText), prose },
+            '',
+            0,
+          );
     return { kind: 'text', tokens: tokenize(JSON.stringify(value)) };
   }
 
   const lead = leadIn(history, lastUser, toolResults);
   const leadTokens = tokenize(lead);
   if (leadTokens.length >= answerTokens) return { kind: 'text', tokens: leadTokens.slice(0, answerTokens) };
-  return { kind: 'text', tokens: [...leadTokens, ...sentences(seed, answerTokens - leadTokens.length, leadTokens.length === 0)] };
+  return {
+    kind: 'text',
+    tokens: [...leadTokens, ...sentences(seed, answerTokens - leadTokens.length, leadTokens.length === 0)],
+  };
 }
 
 /** The answer opens by acknowledging what it was given: images seen, tool results quoted. */
@@ -214,7 +234,8 @@ const FILLER_WORDS = new Set([
  */
 export function mentionsTool(text: string, name: string): boolean {
   const lower = text.toLowerCase();
-  if (lower.includes(name.toLowerCase())) return true;
+  const literal = name.toLowerCase().replace(/[^a-z0-9_]/g, (c) => `\\${c}`);
+  if (new RegExp(`(^|[^a-z0-9_])${literal}($|[^a-z0-9_])`).test(lower)) return true;
   const words = name
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
@@ -222,20 +243,30 @@ export function mentionsTool(text: string, name: string): boolean {
     .filter((w) => w && !FILLER_WORDS.has(w));
   if (words.length === 0) return false;
   const said = new Set(lower.split(/[^a-z0-9]+/));
-  return words.every((w) => said.has(w) || said.has(`${w}s`) || (w.endsWith('s') && said.has(w.slice(0, -1))));
+  return words.every(
+    (w) => said.has(w) || said.has(`${w}s`) || (w.endsWith('s') && said.has(w.slice(0, -1))),
+  );
 }
 
-function chooseTools(req: ChatRequest, userText: string, hasResults: boolean, seed: string): ToolDefinition[] {
+function chooseTools(
+  req: ChatRequest,
+  userText: string,
+  hasResults: boolean,
+  seed: string,
+): ToolDefinition[] {
   const tools = req.tools ?? [];
   const choice = req.toolChoice ?? { type: 'auto' };
   if (tools.length === 0 || choice.type === 'none') return [];
   if (choice.type === 'tool') {
-    return [tools.find((t) => t.name === choice.name) ?? { name: choice.name, parameters: { type: 'object' } }];
+    return [
+      tools.find((t) => t.name === choice.name) ?? { name: choice.name, parameters: { type: 'object' } },
+    ];
   }
   // A finished tool round is answered in words unless the caller forces another call.
   if (hasResults && choice.type === 'auto') return [];
   const mentioned = tools.filter((t) => mentionsTool(userText, t.name));
-  const picked = mentioned.length > 0 ? mentioned : choice.type === 'required' ? [rngFor(seed, 'tool').pick(tools)] : [];
+  const picked =
+    mentioned.length > 0 ? mentioned : choice.type === 'required' ? [rngFor(seed, 'tool').pick(tools)] : [];
   return req.parallelToolCalls === false ? picked.slice(0, 1) : picked;
 }
 
@@ -263,7 +294,9 @@ function properNouns(text: string): string[] {
 }
 
 function asRecord(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }
 
 function num(v: unknown): number | undefined {
@@ -289,7 +322,9 @@ function valueFor(schema: unknown, ctx: SchemaContext, key: string, depth: numbe
   switch (type) {
     case 'object': {
       const props = asRecord(s.properties) ?? {};
-      const required = new Set(Array.isArray(s.required) ? s.required.filter((r) => typeof r === 'string') : []);
+      const required = new Set(
+        Array.isArray(s.required) ? s.required.filter((r) => typeof r === 'string') : [],
+      );
       const out: Record<string, unknown> = {};
       for (const [name, sub] of Object.entries(props)) {
         if (required.has(name) || ctx.rng.chance(0.5)) out[name] = valueFor(sub, ctx, name, depth + 1);
@@ -380,9 +415,33 @@ interface Category {
 }
 
 const WEATHER: Category = {
-  nouns: ['fog', 'wind', 'tide', 'swell', 'squall', 'sky', 'sea', 'rain', 'current', 'storm', 'front', 'mist'],
+  nouns: [
+    'fog',
+    'wind',
+    'tide',
+    'swell',
+    'squall',
+    'sky',
+    'sea',
+    'rain',
+    'current',
+    'storm',
+    'front',
+    'mist',
+  ],
   adjs: ['grey', 'cold', 'northern', 'restless', 'heavy', 'thin', 'late', 'steady', 'quiet', 'western'],
-  verbs: ['lifted', 'eased', 'turned', 'settled', 'cleared', 'shifted', 'calmed', 'passed', 'returned', 'faded'],
+  verbs: [
+    'lifted',
+    'eased',
+    'turned',
+    'settled',
+    'cleared',
+    'shifted',
+    'calmed',
+    'passed',
+    'returned',
+    'faded',
+  ],
   advs: ['slowly', 'again', 'overnight', 'early', 'steadily', 'briefly', 'gradually'],
 };
 
@@ -394,7 +453,18 @@ const SHIPS: Category = {
 };
 
 const AGENTS: Category = {
-  nouns: ['captain', 'crew', 'navigator', 'pilot', 'lookout', 'engineer', 'helmsman', 'keeper', 'mate', 'bosun'],
+  nouns: [
+    'captain',
+    'crew',
+    'navigator',
+    'pilot',
+    'lookout',
+    'engineer',
+    'helmsman',
+    'keeper',
+    'mate',
+    'bosun',
+  ],
   adjs: ['tired', 'careful', 'patient', 'young', 'calm', 'watchful', 'seasoned', 'steady'],
   verbs: ['waited', 'listened', 'rested', 'adjusted', 'prepared', 'paused', 'watched', 'persisted'],
   advs: ['again', 'carefully', 'quietly', 'calmly', 'patiently', 'briefly'],
@@ -407,22 +477,86 @@ interface ObjectWord {
 }
 
 const OBJECTS: readonly ObjectWord[] = [
-  { noun: 'sails', adjs: ['torn', 'spare', 'main', 'heavy'], verbs: ['trimmed', 'reefed', 'mended', 'raised', 'lowered'] },
-  { noun: 'rigging', adjs: ['old', 'iced', 'new', 'loose'], verbs: ['checked', 'tightened', 'inspected', 'repaired'] },
-  { noun: 'anchor', adjs: ['spare', 'heavy', 'second', 'main'], verbs: ['raised', 'lowered', 'secured', 'checked'] },
-  { noun: 'lantern', adjs: ['brass', 'spare', 'storm', 'old'], verbs: ['lit', 'cleaned', 'trimmed', 'checked'] },
-  { noun: 'charts', adjs: ['old', 'new', 'coastal', 'tidal'], verbs: ['studied', 'updated', 'checked', 'unrolled'] },
-  { noun: 'compass', adjs: ['brass', 'spare', 'old', 'main'], verbs: ['checked', 'read', 'trusted', 'calibrated'] },
-  { noun: 'hatches', adjs: ['forward', 'aft', 'cargo', 'main'], verbs: ['secured', 'sealed', 'checked', 'closed'] },
-  { noun: 'rudder', adjs: ['main', 'spare', 'damaged', 'old'], verbs: ['tested', 'repaired', 'inspected', 'freed'] },
-  { noun: 'pumps', adjs: ['bilge', 'backup', 'spare', 'main'], verbs: ['tested', 'primed', 'repaired', 'started'] },
-  { noun: 'radio', adjs: ['backup', 'spare', 'old', 'main'], verbs: ['tested', 'repaired', 'tuned', 'checked'] },
-  { noun: 'moorings', adjs: ['stern', 'bow', 'spare', 'old'], verbs: ['doubled', 'checked', 'secured', 'tightened'] },
-  { noun: 'course', adjs: ['safe', 'new', 'northern', 'planned'], verbs: ['plotted', 'held', 'corrected', 'logged'] },
-  { noun: 'logbook', adjs: ['ship', 'daily', 'old', 'open'], verbs: ['updated', 'signed', 'checked', 'read'] },
-  { noun: 'barometer', adjs: ['brass', 'old', 'cabin', 'falling'], verbs: ['tapped', 'read', 'watched', 'checked'] },
-  { noun: 'generator', adjs: ['backup', 'spare', 'diesel', 'main'], verbs: ['tested', 'started', 'serviced', 'refuelled'] },
-  { noun: 'lines', adjs: ['mooring', 'spare', 'wet', 'heavy'], verbs: ['coiled', 'secured', 'doubled', 'checked'] },
+  {
+    noun: 'sails',
+    adjs: ['torn', 'spare', 'main', 'heavy'],
+    verbs: ['trimmed', 'reefed', 'mended', 'raised', 'lowered'],
+  },
+  {
+    noun: 'rigging',
+    adjs: ['old', 'iced', 'new', 'loose'],
+    verbs: ['checked', 'tightened', 'inspected', 'repaired'],
+  },
+  {
+    noun: 'anchor',
+    adjs: ['spare', 'heavy', 'second', 'main'],
+    verbs: ['raised', 'lowered', 'secured', 'checked'],
+  },
+  {
+    noun: 'lantern',
+    adjs: ['brass', 'spare', 'storm', 'old'],
+    verbs: ['lit', 'cleaned', 'trimmed', 'checked'],
+  },
+  {
+    noun: 'charts',
+    adjs: ['old', 'new', 'coastal', 'tidal'],
+    verbs: ['studied', 'updated', 'checked', 'unrolled'],
+  },
+  {
+    noun: 'compass',
+    adjs: ['brass', 'spare', 'old', 'main'],
+    verbs: ['checked', 'read', 'trusted', 'calibrated'],
+  },
+  {
+    noun: 'hatches',
+    adjs: ['forward', 'aft', 'cargo', 'main'],
+    verbs: ['secured', 'sealed', 'checked', 'closed'],
+  },
+  {
+    noun: 'rudder',
+    adjs: ['main', 'spare', 'damaged', 'old'],
+    verbs: ['tested', 'repaired', 'inspected', 'freed'],
+  },
+  {
+    noun: 'pumps',
+    adjs: ['bilge', 'backup', 'spare', 'main'],
+    verbs: ['tested', 'primed', 'repaired', 'started'],
+  },
+  {
+    noun: 'radio',
+    adjs: ['backup', 'spare', 'old', 'main'],
+    verbs: ['tested', 'repaired', 'tuned', 'checked'],
+  },
+  {
+    noun: 'moorings',
+    adjs: ['stern', 'bow', 'spare', 'old'],
+    verbs: ['doubled', 'checked', 'secured', 'tightened'],
+  },
+  {
+    noun: 'course',
+    adjs: ['safe', 'new', 'northern', 'planned'],
+    verbs: ['plotted', 'held', 'corrected', 'logged'],
+  },
+  {
+    noun: 'logbook',
+    adjs: ['ship', 'daily', 'old', 'open'],
+    verbs: ['updated', 'signed', 'checked', 'read'],
+  },
+  {
+    noun: 'barometer',
+    adjs: ['brass', 'old', 'cabin', 'falling'],
+    verbs: ['tapped', 'read', 'watched', 'checked'],
+  },
+  {
+    noun: 'generator',
+    adjs: ['backup', 'spare', 'diesel', 'main'],
+    verbs: ['tested', 'started', 'serviced', 'refuelled'],
+  },
+  {
+    noun: 'lines',
+    adjs: ['mooring', 'spare', 'wet', 'heavy'],
+    verbs: ['coiled', 'secured', 'doubled', 'checked'],
+  },
 ];
 
 const PHRASES = [
@@ -444,7 +578,7 @@ const PHRASES = [
   'at first light',
 ].map((p) => p.split(' '));
 
-const OPENERS = ['Meanwhile', 'Later', 'Overnight', 'Still', 'Afterwards', 'Fortunately', 'Eventually', 'Again'];
+const OPENERS = ['Meanwhile', 'Later', 'Soon', 'Still', 'Afterwards', 'Fortunately', 'Eventually', 'Happily'];
 const CONNECTORS = ['and', 'but', 'so', 'while'];
 const ONE_WORD = ['Understood.', 'Aye.', 'Steady.', 'Clear.', 'Ready.', 'Noted.'];
 const TWO_WORDS = [

@@ -39,19 +39,37 @@ export interface UpstreamResponse {
 }
 
 export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse> {
-  const deadline = AbortSignal.timeout(opts.totalMs);
-  const signal = AbortSignal.any([opts.signal, deadline]);
+  // One controller, one listener, one timer, all released when the body closes. AbortSignal.any() +
+  // AbortSignal.timeout() did the same but cost several percent of CPU per request under load.
+  const ac = new AbortController();
+  const onCallerAbort = (): void => ac.abort(opts.signal.reason);
+  if (opts.signal.aborted) ac.abort(opts.signal.reason);
+  else opts.signal.addEventListener('abort', onCallerAbort, { once: true });
+  const timer = setTimeout(
+    () => ac.abort(new DOMException('upstream total deadline passed', 'TimeoutError')),
+    opts.totalMs,
+  );
+  timer.unref();
+  const release = (): void => {
+    clearTimeout(timer);
+    opts.signal.removeEventListener('abort', onCallerAbort);
+  };
   try {
     const res = await request(opts.url, {
       method: 'POST',
       dispatcher: opts.dispatcher,
       headers: { 'content-type': 'application/json', ...opts.headers },
       body: JSON.stringify(opts.body),
-      signal,
+      signal: ac.signal,
     });
-    return { status: res.statusCode, headers: res.headers, body: res.body, signal };
+    res.body.once('close', release);
+    return { status: res.statusCode, headers: res.headers, body: res.body, signal: ac.signal };
   } catch (err) {
-    throw transportError(err, { midStream: false, callerSignal: opts.signal });
+    release();
+    throw transportError(ac.signal.aborted && !opts.signal.aborted ? ac.signal.reason : err, {
+      midStream: false,
+      callerSignal: opts.signal,
+    });
   }
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type {
@@ -17,6 +16,7 @@ import type {
 } from '../../core/chat.ts';
 import type { Door, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { ERRORS, type ErrorCode, HoldfastError } from '../../core/errors.ts';
+import { randomId } from '../../core/ids.ts';
 import { sseFrame } from '../sse.ts';
 import type {
   WireContentBlockDeltaEvent,
@@ -575,14 +575,9 @@ function renderError(err: HoldfastError): WireErrorBody {
   return { type: 'error', error: { type: ERRORS[err.code].anthropic, message: err.message } };
 }
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
 /** Same look as Anthropic's ids (`msg_01` + 22 base62 characters). */
 function newId(): string {
-  const bytes = randomBytes(22);
-  let s = 'msg_01';
-  for (const b of bytes) s += ALPHABET[b % ALPHABET.length];
-  return s;
+  return randomId('msg_01', 22);
 }
 
 export const anthropicDoor: Door = {

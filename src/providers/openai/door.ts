@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type {
@@ -16,6 +15,7 @@ import type {
 } from '../../core/chat.ts';
 import type { Door, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { type ErrorCode, HoldfastError } from '../../core/errors.ts';
+import { randomId } from '../../core/ids.ts';
 import { sseFrame } from '../sse.ts';
 import type {
   WireChatCompletion,
@@ -559,15 +559,9 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
   };
 }
 
-const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
 /** Same look as OpenAI's ids (29 base62 characters), from a CSPRNG. */
 function newId(): string {
-  const bytes = randomBytes(29);
-  let s = 'chatcmpl-';
-  // 62 does not divide 256; the bias (<2%) does not matter for an opaque id.
-  for (const b of bytes) s += ID_ALPHABET[b % ID_ALPHABET.length];
-  return s;
+  return randomId('chatcmpl-', 29);
 }
 
 export const openaiDoor: Door = {

@@ -162,13 +162,9 @@ describe('simulator through both adapters', () => {
         expect(full.startsWith(textOf(short.content))).toBe(true);
         const stopped = await answer(adapter(dialect), { ...baseRequest(stream), stop: [stop] });
         expect(textOf(stopped.content)).toBe(full.slice(0, full.indexOf(stop)));
-        if (dialect === 'anthropic') {
-          expect(stopped.finishReason).toBe('stop_sequence');
-          expect(stopped.stopSequence).toBe(stop);
-        } else {
-          // OpenAI's finish_reason 'stop' does not say which; only vLLM's `stop_reason` extension would.
-          expect(['end_turn', 'stop_sequence']).toContain(stopped.finishReason);
-        }
+        // The OpenAI wire says which stop sequence matched through vLLM's `stop_reason` extension.
+        expect(stopped.finishReason).toBe('stop_sequence');
+        expect(stopped.stopSequence).toBe(stop);
       }
     }
   });

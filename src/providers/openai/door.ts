@@ -480,6 +480,8 @@ function renderResponse(res: ChatResponse, ctx: RenderContext): WireChatCompleti
         },
         logprobs: null,
         finish_reason: FINISH_TO_OPENAI[res.finishReason],
+        // vLLM's extension names the stop sequence; OpenAI clients ignore it, Holdfast's adapter reads it.
+        ...(res.stopSequence !== undefined ? { stop_reason: res.stopSequence } : {}),
       },
     ],
     usage: wireUsage(res.usage),
@@ -547,7 +549,18 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
           if (ev.usage.outputTokens !== undefined) usage.outputTokens = ev.usage.outputTokens;
           return open();
         case 'finish':
-          return open() + delta({}, FINISH_TO_OPENAI[ev.reason]);
+          return (
+            open() +
+            frame([
+              {
+                index: 0,
+                delta: {},
+                logprobs: null,
+                finish_reason: FINISH_TO_OPENAI[ev.reason],
+                ...(ev.stopSequence !== undefined ? { stop_reason: ev.stopSequence } : {}),
+              },
+            ])
+          );
       }
     },
     end() {

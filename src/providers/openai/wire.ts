@@ -121,6 +121,8 @@ export interface WireChoice {
   message: WireResponseMessage;
   logprobs: null;
   finish_reason: WireFinishReason;
+  /** vLLM extension: the stop string that ended the answer (absent on OpenAI). */
+  stop_reason?: string | number | null;
 }
 
 export interface WireChatCompletion {
@@ -154,6 +156,8 @@ export interface WireChunkChoice {
   delta: WireDelta;
   logprobs: null;
   finish_reason: WireFinishReason | null;
+  /** vLLM extension: the stop string that ended the answer (absent on OpenAI). */
+  stop_reason?: string | number | null;
 }
 
 export interface WireChatCompletionChunk {

@@ -115,9 +115,22 @@ export async function relayStream(
   result.headersSent = true;
   const renderer = ctx.door.streamRenderer(renderContext(ctx, result.collector));
   let lastWrite = performance.now();
+  // Events that arrive together (one upstream read carries many SSE frames) leave in one syscall: the
+  // socket is corked on the first write and uncorked once the current burst of promise jobs has run.
+  let corked = false;
+  const uncork = (): void => {
+    if (!corked) return;
+    corked = false;
+    res.uncork();
+  };
   const write = async (s: string): Promise<void> => {
     if (!s || res.destroyed) return;
     lastWrite = performance.now();
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(uncork);
+    }
     if (!res.write(s)) await drained(res);
   };
   const timer = setInterval(
@@ -153,6 +166,7 @@ export async function relayStream(
     throw err;
   } finally {
     clearInterval(timer);
+    uncork();
     if (!res.destroyed) res.end();
   }
 }

@@ -14,33 +14,49 @@ export async function* parseSse(body: AsyncIterable<Uint8Array | string>): Async
   let buf = '';
   let event: string | undefined;
   let data: string[] = [];
-  for await (const chunk of body) {
-    buf += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+
+  // Splits complete lines off `buf`; `final` settles a trailing CR that could have been half of a CRLF.
+  function* drain(final: boolean): Generator<SseMessage> {
     let start = 0;
+    // CR line ends are rare; without any CR, indexOf('\n') finds every line end far faster.
+    const hasCr = buf.includes('\r');
     for (;;) {
-      let i = start;
-      while (i < buf.length && buf[i] !== '\n' && buf[i] !== '\r') i++;
-      if (i >= buf.length) break;
-      // A CR at the very end may be the first half of CRLF: wait for more bytes.
-      if (buf[i] === '\r' && i + 1 >= buf.length) break;
+      let i: number;
+      if (hasCr) {
+        i = start;
+        while (i < buf.length && buf.charCodeAt(i) !== 10 && buf.charCodeAt(i) !== 13) i++;
+        if (i >= buf.length) break;
+        if (buf.charCodeAt(i) === 13 && i + 1 >= buf.length && !final) break;
+      } else {
+        i = buf.indexOf('\n', start);
+        if (i === -1) break;
+      }
       const line = buf.slice(start, i);
-      start = buf[i] === '\r' && buf[i + 1] === '\n' ? i + 2 : i + 1;
+      start = buf.charCodeAt(i) === 13 && buf.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
       if (line === '') {
-        if (data.length > 0) yield { event, data: data.join('\n') };
+        if (data.length > 0) yield { event, data: data.length === 1 ? data[0]! : data.join('\n') };
         event = undefined;
         data = [];
         continue;
       }
-      if (line.startsWith(':')) continue;
+      if (line.charCodeAt(0) === 58) continue;
       const colon = line.indexOf(':');
       const field = colon === -1 ? line : line.slice(0, colon);
       let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
+      if (value.charCodeAt(0) === 32) value = value.slice(1);
       if (field === 'data') data.push(value);
       else if (field === 'event') event = value;
     }
     buf = buf.slice(start);
   }
+
+  for await (const chunk of body) {
+    buf += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    yield* drain(false);
+  }
+  buf += decoder.decode();
+  // A message still missing its blank line is dropped, as browsers do.
+  yield* drain(true);
 }
 
 export function sseFrame(data: string, event?: string): string {

@@ -510,6 +510,11 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
     };
     return sseFrame(JSON.stringify(chunk));
   };
+  // Text deltas are nearly every frame of a stream: build them from a pre-serialised envelope (the same
+  // bytes `frame` would produce) instead of stringifying the whole chunk each time.
+  const head = `data: {"id":${JSON.stringify(ctx.id)},"object":"chat.completion.chunk","created":${ctx.created},"model":${JSON.stringify(ctx.model)},"system_fingerprint":null,"choices":[{"index":0,"delta":{"content":`;
+  const tail = `},"logprobs":null,"finish_reason":null}]${ctx.includeUsage ? ',"usage":null' : ''}}\n\n`;
+  const textFrame = (text: string): string => head + JSON.stringify(text) + tail;
   const delta = (d: WireDelta, finish: WireFinishReason | null = null): string =>
     frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
   // The role chunk goes out with the first event, so a retry or failover before any output shows nothing.
@@ -526,7 +531,7 @@ function streamRenderer(ctx: RenderContext): StreamRenderer {
         case 'start':
           return open();
         case 'text':
-          return ev.text === '' ? open() : open() + delta({ content: ev.text });
+          return ev.text === '' ? open() : open() + textFrame(ev.text);
         case 'tool_call_start': {
           const index = toolIndex.size;
           toolIndex.set(ev.index, index);

@@ -55,8 +55,15 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
           headers: { 'x-request-id': req.id },
         });
       } else {
-        const body = await relayUnary(ctx, events, relay);
-        await reply.code(200).type('application/json').send(JSON.stringify(body));
+        const body = JSON.stringify(await relayUnary(ctx, events, relay));
+        // Written directly: Fastify's send pipeline (onSend hooks, serializers) has nothing to add here.
+        reply.hijack();
+        res.writeHead(200, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'x-request-id': req.id,
+        });
+        res.end(body);
       }
     } catch (err) {
       failure = toHoldfastError(err);

@@ -55,24 +55,6 @@ function drained(res: ServerResponse): Promise<void> {
 }
 
 const WAITING = Symbol('waiting');
-
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof WAITING> {
-  if (ms <= 0) return Promise.resolve(WAITING);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(WAITING), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
-
 /**
  * Streams events as SSE. Headers are held until the first content (or the end) arrives, so a failure
  * before any output still gets a real HTTP status (and, with failover, an invisible retry), and the
@@ -89,9 +71,19 @@ export async function relayStream(
   const it = events[Symbol.asyncIterator]();
   const held: StreamEvent[] = [];
   let pending: Promise<IteratorResult<StreamEvent>> | undefined = it.next();
-  const holdUntil = performance.now() + opts.keepAliveMs;
+  // One timer bounds the whole hold phase (a timer per event showed up in profiles).
+  let holdTimer: NodeJS.Timeout | undefined;
+  const holdExpired = new Promise<typeof WAITING>((resolve) => {
+    holdTimer = setTimeout(() => resolve(WAITING), opts.keepAliveMs);
+  });
   for (;;) {
-    const r = await within(pending, holdUntil - performance.now());
+    let r: IteratorResult<StreamEvent> | typeof WAITING;
+    try {
+      r = await Promise.race([pending, holdExpired]);
+    } catch (err) {
+      clearTimeout(holdTimer);
+      throw err;
+    }
     if (r === WAITING) break;
     if (r.done) {
       pending = undefined;
@@ -102,6 +94,7 @@ export async function relayStream(
     pending = it.next();
     if (isContent(r.value) || r.value.type === 'finish') break;
   }
+  clearTimeout(holdTimer);
   // A held promise that later rejects must not surface as an unhandled rejection before we await it.
   pending?.catch(() => {});
 
@@ -115,23 +108,34 @@ export async function relayStream(
   result.headersSent = true;
   const renderer = ctx.door.streamRenderer(renderContext(ctx, result.collector));
   let lastWrite = performance.now();
-  // Events that arrive together (one upstream read carries many SSE frames) leave in one syscall: the
-  // socket is corked on the first write and uncorked once the current burst of promise jobs has run.
-  let corked = false;
-  const uncork = (): void => {
-    if (!corked) return;
-    corked = false;
-    res.uncork();
+  // Events that arrive together (one upstream read carries many SSE frames) leave in one write: frames
+  // are joined into one string and flushed once the current burst of promise jobs has run. The first
+  // frame goes out at once, so batching never delays the first token.
+  let out = '';
+  let scheduled = false;
+  let first = true;
+  const flush = (): void => {
+    scheduled = false;
+    if (out === '' || res.destroyed) return;
+    const chunk = out;
+    out = '';
+    res.write(chunk);
   };
   const write = async (s: string): Promise<void> => {
     if (!s || res.destroyed) return;
     lastWrite = performance.now();
-    if (!corked) {
-      corked = true;
-      res.cork();
-      process.nextTick(uncork);
+    if (first) {
+      first = false;
+      if (!res.write(s)) await drained(res);
+      return;
     }
-    if (!res.write(s)) await drained(res);
+    out += s;
+    if (!scheduled) {
+      scheduled = true;
+      process.nextTick(flush);
+    }
+    // Backpressure: a slow reader stops us pulling from upstream instead of growing memory.
+    if (res.writableNeedDrain) await drained(res);
   };
   const timer = setInterval(
     () => {
@@ -166,7 +170,7 @@ export async function relayStream(
     throw err;
   } finally {
     clearInterval(timer);
-    uncork();
+    flush();
     if (!res.destroyed) res.end();
   }
 }

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
-import { createAuthStage, type KeyLookup } from './pipeline/auth.ts';
+import { authStage, createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
 import type { ModelRoute, Stage } from './pipeline/context.ts';
 import { composeDispatch, createCoreDispatch } from './pipeline/dispatch.ts';
 import { parseStage } from './pipeline/parse.ts';
@@ -80,9 +80,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
     const keyStore = createSqlKeyStore(db.kysely);
     const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
-    const authStage = createAuthStage({ ...(adminKey ? { adminKey } : {}), openMode, keys });
+    const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys });
     const models = new ModelTable(routes);
-    const chatStages: Stage[] = [authStage, parseStage, createRouteStage(models)];
+    const chatStages: Stage[] = [authStage(authenticator), parseStage, createRouteStage(models)];
     const dispatch = composeDispatch(createCoreDispatch(new RoundRobin()), []);
     const inflight = new InFlight();
 
@@ -91,7 +91,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       bodyLimit: config.server.body_limit_bytes,
       keepAliveMs: config.server.keepalive_s * 1000,
       chatStages,
-      authStage,
+      authenticator,
       dispatch,
       models,
       inflight,

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HoldfastError } from '../core/errors.ts';
-import { callerMayUse } from '../pipeline/auth.ts';
-import type { RequestContext, Stage } from '../pipeline/context.ts';
+import { type Authenticator, callerMayUse } from '../pipeline/auth.ts';
 import type { ModelTable } from '../pipeline/route.ts';
 import { doorForRequest } from './errors.ts';
 
@@ -9,12 +8,11 @@ import { doorForRequest } from './errors.ts';
  * GET /v1/models in the caller's dialect: Anthropic clients (anthropic-version header) get Anthropic's
  * list shape, everyone else OpenAI's.
  */
-export function modelsHandler(models: ModelTable, auth: Stage, bootedAt: number) {
+export function modelsHandler(models: ModelTable, auth: Authenticator, bootedAt: number) {
   return async (req: FastifyRequest<{ Params: { id?: string } }>, _reply: FastifyReply): Promise<unknown> => {
     const door = doorForRequest(req.url, req.headers);
-    const ctx = { headers: req.headers } as RequestContext;
-    await auth.run(ctx);
-    const visible = models.list().filter((m) => callerMayUse(ctx.caller, m.name));
+    const caller = await auth.authenticate(req.headers);
+    const visible = models.list().filter((m) => callerMayUse(caller, m.name));
     const created = Math.floor(bootedAt / 1000);
     const wanted = req.params.id;
     const list = wanted === undefined ? visible : visible.filter((m) => m.name === wanted);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { HoldfastError } from '../core/errors.ts';
+import type { Authenticator } from '../pipeline/auth.ts';
 import type { RequestContext, Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { ModelTable } from '../pipeline/route.ts';
@@ -19,7 +20,7 @@ export interface ServerDeps {
   keepAliveMs: number;
   /** Stages before dispatch for chat routes, in order. */
   chatStages: readonly Stage[];
-  authStage: Stage;
+  authenticator: Authenticator;
   dispatch: Dispatch;
   models: ModelTable;
   inflight: InFlight;
@@ -128,7 +129,7 @@ export function buildServer(deps: ServerDeps) {
   };
   app.post('/v1/chat/completions', chatHandler(openaiDoor, chat));
   app.post('/v1/messages', chatHandler(anthropicDoor, chat));
-  const models = modelsHandler(deps.models, deps.authStage, Date.now());
+  const models = modelsHandler(deps.models, deps.authenticator, Date.now());
   app.get('/v1/models', models);
   app.get('/v1/models/:id', models);
 

@@ -24,12 +24,17 @@ const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
  * Verified keys are remembered briefly so the hot path does not hit the database per request; a
  * revocation therefore takes effect within `cacheMs` on every node.
  */
-export function createAuthStage(opts: {
+export interface Authenticator {
+  /** The caller behind these headers; throws the dialect-neutral 401 when there is none. */
+  authenticate(headers: IncomingHttpHeaders): Promise<Caller>;
+}
+
+export function createAuthenticator(opts: {
   adminKey?: string;
   openMode: boolean;
   keys: KeyLookup;
   cacheMs?: number;
-}): Stage {
+}): Authenticator {
   const adminHash = opts.adminKey ? sha(opts.adminKey) : undefined;
   const cacheMs = opts.cacheMs ?? 5_000;
   const cache = new Map<string, { caller: Caller | undefined; until: number }>();
@@ -49,18 +54,25 @@ export function createAuthStage(opts: {
   }
 
   return {
-    name: 'authenticate',
-    async run(ctx: RequestContext) {
-      const secret = presentedKey(ctx.headers);
+    async authenticate(headers) {
+      const secret = presentedKey(headers);
       if (opts.openMode) {
         // Open mode serves anyone; a valid key still identifies its owner in outcome records.
-        ctx.caller = (secret && (await resolve(secret))) || { kind: 'open' };
-        return;
+        return (secret && (await resolve(secret))) || { kind: 'open' };
       }
       if (!secret) throw new HoldfastError('invalid_api_key', { message: 'No API key provided.' });
       const caller = await resolve(secret);
       if (!caller) throw new HoldfastError('invalid_api_key');
-      ctx.caller = caller;
+      return caller;
+    },
+  };
+}
+
+export function authStage(auth: Authenticator): Stage {
+  return {
+    name: 'authenticate',
+    async run(ctx: RequestContext) {
+      ctx.caller = await auth.authenticate(ctx.headers);
     },
   };
 }

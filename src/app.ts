@@ -4,11 +4,12 @@ import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
 import { authStage, createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
 import type { ModelRoute, Stage } from './pipeline/context.ts';
-import { composeDispatch, createCoreDispatch } from './pipeline/dispatch.ts';
+import { composeDispatch } from './pipeline/dispatch.ts';
 import { parseStage } from './pipeline/parse.ts';
+import { ResilienceEngine } from './pipeline/resilient.ts';
 import { createRouteStage, ModelTable } from './pipeline/route.ts';
 import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
-import { RoundRobin } from './resilience/types.ts';
+import { type Clock, type Rng, systemClock } from './resilience/types.ts';
 import { openDatabase } from './stores/database.ts';
 import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -20,6 +21,8 @@ export interface Gateway {
   readonly deployments: readonly DeploymentRuntime[];
   readonly openMode: boolean;
   readonly logger: Logger;
+  /** Health, ejections and budgets of every deployment. */
+  readonly engine: ResilienceEngine;
   /** The caller key store (the same database the CLI's `keys` commands use). */
   readonly keys: KeyStore;
   /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
@@ -30,6 +33,9 @@ export interface StartOptions {
   /** Overrides config.log.level (tests use 'silent'). */
   logLevel?: string;
   env?: NodeJS.ProcessEnv;
+  /** Injected for deterministic tests of the resilience engine. */
+  clock?: Clock;
+  rng?: Rng;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -83,7 +89,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys });
     const models = new ModelTable(routes);
     const chatStages: Stage[] = [authStage(authenticator), parseStage, createRouteStage(models)];
-    const dispatch = composeDispatch(createCoreDispatch(new RoundRobin()), []);
+    const engine = new ResilienceEngine({
+      models: config.models,
+      runtimes: new Map(deployments.map((d) => [d.config.id, d])),
+      resilience: config.resilience,
+      clock: opts.clock ?? systemClock,
+      rng: opts.rng ?? Math.random,
+    });
+    const dispatch = composeDispatch(engine.dispatch, []);
     const inflight = new InFlight();
 
     const app = buildServer({
@@ -111,6 +124,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       openMode,
       logger,
       keys: keyStore,
+      engine,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           draining = true;

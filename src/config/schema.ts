@@ -80,6 +80,8 @@ export const deploymentSchema = z
     model: z.string().min(1),
     region: z.string().default('default'),
     weight: z.number().positive().default(1),
+    /** Priority tier: 0 is preferred; higher tiers take traffic as lower tiers lose health (spill-over). */
+    tier: z.number().int().min(0).default(0),
     /** Extra headers sent upstream (e.g. OpenAI-Organization, custom auth for a proxy). */
     headers: z.record(z.string(), z.string()).default({}),
     /** Pool size: max concurrent connections (= concurrent streams) to this deployment. */
@@ -113,6 +115,35 @@ export const deploymentSchema = z
 
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;
 
+/** Upstream failure kinds (see src/core/upstream-error.ts), as config values. */
+export const failureKind = z.enum([
+  'connection',
+  'timeout',
+  'server',
+  'overloaded',
+  'rate_limited',
+  'quota_exhausted',
+  'bad_request',
+  'context_too_long',
+  'content_filter',
+  'auth',
+  'not_found',
+  'protocol',
+]);
+
+/** By default a group falls back on anything that is the provider's fault, never on the caller's mistake. */
+const DEFAULT_FALLBACK_ON = [
+  'connection',
+  'timeout',
+  'server',
+  'overloaded',
+  'rate_limited',
+  'quota_exhausted',
+  'auth',
+  'not_found',
+  'protocol',
+] as const;
+
 export const modelSchema = z
   .object({
     /** Public model name callers use. */
@@ -120,6 +151,40 @@ export const modelSchema = z
     /** Shown in /v1/models. */
     owned_by: z.string().default('holdfast'),
     deployments: z.array(deploymentSchema).nonempty(),
+    /** Other model groups to try, in order, when this one cannot answer. */
+    fallbacks: z.array(z.string()).default([]),
+    /** Failure kinds that may move a request to a fallback group (add context_too_long for a bigger model). */
+    fallback_on: z.array(failureKind).default([...DEFAULT_FALLBACK_ON]),
+    /** A stream that breaks after output reached the caller: continue it elsewhere, or fail it in band. */
+    mid_stream: z.enum(['continue', 'fail']).default('continue'),
+    /** Default request deadline; callers may lower it with the `x-holdfast-deadline-ms` header. */
+    deadline_ms: z.number().int().positive().default(300_000),
+    retry: z
+      .object({
+        /** Upstream attempts per request, all groups included (the first try counts). */
+        max_attempts: z.number().int().min(1).max(10).default(3),
+        /** Retries may add at most this share of recent requests ([Envoy, Linkerd] retry budgets)… */
+        budget_ratio: z.number().min(0).max(1).default(0.2),
+        /** …but this many concurrent retries are always allowed… */
+        min_concurrent: z.number().int().min(0).default(3),
+        /** …and this many retries per second (Linkerd's floor), so small deployments are not starved. */
+        min_retries_per_sec: z.number().min(0).default(10),
+        backoff_base_ms: z.number().int().min(0).default(25),
+        backoff_cap_ms: z.number().int().min(0).default(1_000),
+      })
+      .strict()
+      .prefault({}),
+    hedge: z
+      .object({
+        /** Start a second attempt elsewhere when the first has no first byte by the group's p95 TTFT. */
+        enabled: z.boolean().default(true),
+        /** Hedges may add at most this share of requests. */
+        budget_ratio: z.number().min(0).max(1).default(0.05),
+        /** Never hedge sooner than this. */
+        min_delay_ms: z.number().int().min(0).default(50),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -163,6 +228,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    resilience: z
+      .object({
+        outlier: z
+          .object({
+            consecutive_failures: z.number().int().min(1).default(5),
+            base_ejection_ms: z.number().int().min(0).default(30_000),
+            max_ejection_ms: z.number().int().min(0).default(300_000),
+            max_ejection_percent: z.number().min(0).max(100).default(50),
+            /** Consecutive successful trial requests that bring an ejected deployment back. */
+            probe_successes: z.number().int().min(1).default(3),
+          })
+          .strict()
+          .prefault({}),
+        /** First-byte timeout = clamp(p95 TTFT × multiplier, floor, the deployment's first_byte_ms). */
+        first_byte: z
+          .object({
+            floor_ms: z.number().int().min(1).default(500),
+            multiplier: z.number().min(1).default(3),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -173,6 +262,23 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const all = new Set(c.models.map((m) => m.name));
+    c.models.forEach((m, i) => {
+      m.fallbacks.forEach((f, j) => {
+        if (!all.has(f))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'fallbacks', j],
+            message: `no model named ${f}`,
+          });
+        if (f === m.name)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'fallbacks', j],
+            message: 'a model cannot fall back to itself',
+          });
+      });
+    });
     const names = new Set<string>();
     const ids = new Set<string>();
     c.models.forEach((m, i) => {
@@ -196,4 +302,5 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+export type ResilienceConfig = Config['resilience'];
 export type ConfigInput = z.input<typeof configSchema>;

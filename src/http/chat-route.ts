@@ -8,7 +8,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { errorHeaders } from './errors.ts';
 import type { InFlight } from './inflight.ts';
 import { finishOutcome } from './outcome.ts';
-import { type RelayResult, relayStream, relayUnary } from './relay.ts';
+import { type RelayResult, relayStream, relayUnary, resilienceHeaders } from './relay.ts';
 
 export interface ChatRouteDeps {
   stages: readonly Stage[];
@@ -41,6 +41,7 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       body: req.body,
       signal: abort.signal,
       attempts: 0,
+      failovers: 0,
     };
     const relay: RelayResult = { collector: new ResponseCollector(), headersSent: false };
     let status = 200;
@@ -62,6 +63,7 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
           'content-type': 'application/json; charset=utf-8',
           'content-length': Buffer.byteLength(body),
           'x-request-id': req.id,
+          ...resilienceHeaders(ctx),
         });
         res.end(body);
       }
@@ -79,11 +81,16 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
           res.writeHead(status, {
             'content-type': 'application/json',
             'x-request-id': req.id,
+            ...resilienceHeaders(ctx),
             ...errorHeaders(failure),
           });
           res.end(body);
         } else {
-          await reply.code(status).headers(errorHeaders(failure)).type('application/json').send(body);
+          await reply
+            .code(status)
+            .headers({ ...resilienceHeaders(ctx), ...errorHeaders(failure) })
+            .type('application/json')
+            .send(body);
         }
       }
     } finally {

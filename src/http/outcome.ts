@@ -1,6 +1,11 @@
 import type { ErrorCode, HoldfastError } from '../core/errors.ts';
 import type { RequestContext } from '../pipeline/context.ts';
-import { type OutcomeClass, type OutcomeRecord, publishOutcome } from '../telemetry/outcome.ts';
+import {
+  type OutcomeClass,
+  type OutcomeFlag,
+  type OutcomeRecord,
+  publishOutcome,
+} from '../telemetry/outcome.ts';
 import type { RelayResult } from './relay.ts';
 
 const UPSTREAM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -18,6 +23,28 @@ export function classify(err: HoldfastError | undefined, cancelled: boolean): Ou
   if (!err) return 'success';
   if (UPSTREAM_CODES.has(err.code)) return 'upstream_error';
   return err.status >= 500 ? 'gateway_error' : 'client_error';
+}
+
+export function flagFor(
+  outcome: OutcomeClass,
+  err: HoldfastError | undefined,
+  ctx: RequestContext,
+  headersSent: boolean,
+): OutcomeFlag {
+  switch (outcome) {
+    case 'success':
+      return ctx.failovers === 0 ? 'OK' : ctx.hedged ? 'HEDGED' : 'FAILED_OVER';
+    case 'cancelled':
+      return 'CLIENT_CLOSED';
+    case 'client_error':
+      return 'CLIENT_ERROR';
+    case 'gateway_error':
+      return err?.code === 'shutting_down' ? 'SHUTTING_DOWN' : 'INTERNAL';
+    case 'upstream_error':
+      if (err?.code === 'no_healthy_upstream') return 'NO_HEALTHY_UPSTREAM';
+      if (headersSent) return 'STREAM_INTERRUPTED';
+      return ctx.attempts > 1 ? 'RETRY_EXHAUSTED' : 'UPSTREAM_ERROR';
+  }
 }
 
 /** Builds and publishes the one outcome record of a request. */
@@ -41,6 +68,8 @@ export function finishOutcome(
     status,
     ok: outcome === 'success',
     outcome,
+    flag: flagFor(outcome, err, ctx, relay?.headersSent ?? false),
+    failovers: ctx.failovers,
     ...(err ? { errorCode: err.code } : {}),
     ...(dep ? { deployment: dep.id, provider: dep.provider, region: dep.region } : {}),
     attempts: ctx.attempts,

@@ -14,6 +14,14 @@ export interface RelayResult {
   headersSent: boolean;
 }
 
+/** Which deployment answered and how hard it was, for callers and for debugging. */
+export function resilienceHeaders(ctx: RequestContext): Record<string, string> {
+  const h: Record<string, string> = { 'x-holdfast-attempts': String(ctx.attempts) };
+  if (ctx.deployment) h['x-holdfast-deployment'] = ctx.deployment.config.id;
+  if (ctx.failovers > 0) h['x-holdfast-failover'] = ctx.hedged ? 'hedged' : 'true';
+  return h;
+}
+
 function isContent(ev: StreamEvent): boolean {
   return ev.type === 'text' || ev.type === 'tool_call_start';
 }
@@ -103,6 +111,7 @@ export async function relayStream(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
+    ...resilienceHeaders(ctx),
     ...opts.headers,
   });
   result.headersSent = true;

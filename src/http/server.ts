@@ -100,6 +100,7 @@ export function buildServer(deps: ServerDeps) {
         body: undefined,
         signal: AbortSignal.abort(),
         attempts: 0,
+        failovers: 0,
       };
       finishOutcome(ctx, err.status, err, false, undefined);
     }

@@ -34,8 +34,12 @@ export interface RequestContext {
   caller?: Caller;
   request?: ChatRequest;
   route?: ModelRoute;
-  /** Upstream attempts made so far. */
+  /** Upstream attempts made so far (hedges included). */
   attempts: number;
+  /** Times the request moved to another deployment: retries, fallbacks, mid-stream continuations, hedges. */
+  failovers: number;
+  /** A hedged second attempt was started. */
+  hedged?: boolean;
   /** The deployment of the latest attempt. */
   deployment?: DeploymentRuntime;
 }

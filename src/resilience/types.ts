@@ -1,9 +1,9 @@
 /**
- * Pure resilience policy lives in this folder: balancer, breaker, retry budget, limiter, queue. Each
- * takes an injected clock and does no I/O, so it is tested fast and deterministically. The spine only
- * defines the shapes the pipeline calls through; issues #3 and #4 fill them in.
+ * Pure resilience policy lives in this folder: balancer, outlier detection, retry budget, backoff,
+ * hedging budget, latency trackers. Each takes an injected clock (and, where random, an injected RNG)
+ * and does no I/O, so it is tested fast and deterministically. The pipeline (src/pipeline/resilient.ts)
+ * is the only mechanism that calls them.
  */
-import type { UpstreamError } from '../core/upstream-error.ts';
 
 export interface Clock {
   /** Monotonic milliseconds. */
@@ -12,28 +12,23 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => performance.now() };
 
-/** What the balancer knows about one deployment. */
-export interface DeploymentView {
+/** Returns a float in [0, 1). Injected so jitter and P2C sampling are reproducible in tests. */
+export type Rng = () => number;
+
+/** What the balancer is told about one candidate deployment. */
+export interface Candidate {
   id: string;
-  region: string;
   weight: number;
+  /** 0 is the preferred tier; higher tiers take spill-over. */
+  tier: number;
+  /** Not ejected and not blocked by retry-after. */
+  healthy: boolean;
 }
 
-/** Picks the order in which deployments are tried for one request. */
-export interface Balancer {
-  order(candidates: readonly DeploymentView[]): DeploymentView[];
-}
-
-/** Decides whether a failed attempt is tried again, and where. */
-export interface RetryPolicy {
-  /** `attempt` is 1-based; returns the delay before the next try or undefined to stop. */
-  next(err: UpstreamError, attempt: number): number | undefined;
-}
-
-/** Round robin over weights: the spine's only balancing, deterministic. */
-export class RoundRobin implements Balancer {
+/** Round robin: the spine's balancing, kept for tests and as a deterministic fallback. */
+export class RoundRobin {
   #cursor = 0;
-  order(candidates: readonly DeploymentView[]): DeploymentView[] {
+  order<T>(candidates: readonly T[]): T[] {
     if (candidates.length <= 1) return [...candidates];
     const start = this.#cursor++ % candidates.length;
     return [...candidates.slice(start), ...candidates.slice(0, start)];

@@ -14,12 +14,28 @@ export const attemptChannel = channel(ATTEMPT_CHANNEL);
 
 export type OutcomeClass = 'success' | 'client_error' | 'upstream_error' | 'gateway_error' | 'cancelled';
 
+/** Envoy-style response flag: what happened, in one word, for dashboards and the status page. */
+export type OutcomeFlag =
+  | 'OK'
+  | 'FAILED_OVER'
+  | 'HEDGED'
+  | 'CLIENT_ERROR'
+  | 'CLIENT_CLOSED'
+  | 'NO_HEALTHY_UPSTREAM'
+  | 'UPSTREAM_ERROR'
+  | 'RETRY_EXHAUSTED'
+  | 'STREAM_INTERRUPTED'
+  | 'SHUTTING_DOWN'
+  | 'INTERNAL';
+
 export interface AttemptRecord {
   requestId: string;
   deployment: string;
   provider: string;
   region: string;
   ok: boolean;
+  /** Engine clock (performance.now() in production) when the attempt was sent. */
+  startedAt: number;
   /** Set when the attempt failed upstream. */
   errorKind?: UpstreamErrorKind;
   status?: number;
@@ -43,6 +59,9 @@ export interface OutcomeRecord {
   status: number;
   ok: boolean;
   outcome: OutcomeClass;
+  flag: OutcomeFlag;
+  /** Moves to another deployment (retries, fallbacks, continuations, hedges). */
+  failovers: number;
   errorCode?: ErrorCode;
   /** The deployment that produced (or last tried to produce) the answer. */
   deployment?: string;

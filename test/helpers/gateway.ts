@@ -50,9 +50,10 @@ export async function startTestGateway(input: Partial<ConfigInput> = {}): Promis
     {
       server: { host: '127.0.0.1', port: 0, ...input.server },
       auth: input.auth ?? { admin_key: ADMIN_KEY },
-      store: { data_dir: dir },
+      store: { data_dir: input.store?.data_dir ?? dir },
       log: { level: 'silent' },
       models: input.models ?? simModels(),
+      ...(input.resilience ? { resilience: input.resilience } : {}),
     },
     {},
   );

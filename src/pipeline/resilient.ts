@@ -1,0 +1,663 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ModelConfig, ResilienceConfig } from '../config/schema.ts';
+import type { ChatRequest, StreamEvent } from '../core/chat.ts';
+import { HoldfastError } from '../core/errors.ts';
+import { UpstreamError } from '../core/upstream-error.ts';
+import type { DeploymentRuntime } from '../providers/registry.ts';
+import {
+  Balancer,
+  type Clock,
+  Deadline,
+  firstByteTimeout,
+  fullJitter,
+  HedgeBudget,
+  loadScore,
+  OutlierDetector,
+  type OutlierOptions,
+  type OutlierSnapshot,
+  type OutlierState,
+  PeakEwma,
+  RetryBudget,
+  type Rng,
+  SlidingQuantile,
+} from '../resilience/index.ts';
+import { publishAttempt } from '../telemetry/outcome.ts';
+import type { RequestContext } from './context.ts';
+import { Continuity, continuationRequest } from './continuity.ts';
+import type { Dispatch } from './dispatch.ts';
+
+/**
+ * One outlier detector per model group. "Never eject a whole group" protects a group that is all the
+ * caller has; a group with a fallback may be ejected entirely, because its traffic then goes somewhere
+ * safe instead of into a dead provider (that is what keeps a full-provider outage from multiplying load).
+ */
+export class GroupOutliers {
+  readonly #byGroup = new Map<string, OutlierDetector>();
+  readonly #ofDeployment = new Map<string, OutlierDetector>();
+
+  add(group: string, ids: readonly string[], opts: OutlierOptions, clock: Clock): void {
+    const d = new OutlierDetector(opts, clock);
+    for (const id of ids) {
+      d.register(id, group);
+      this.#ofDeployment.set(id, d);
+    }
+    this.#byGroup.set(group, d);
+  }
+
+  #d(id: string): OutlierDetector {
+    const d = this.#ofDeployment.get(id);
+    if (!d) throw new Error(`unknown deployment ${id}`);
+    return d;
+  }
+
+  state(id: string): OutlierState {
+    return this.#d(id).state(id);
+  }
+  isAvailable(id: string): boolean {
+    return this.#d(id).isAvailable(id);
+  }
+  acquireProbe(id: string): boolean {
+    return this.#d(id).acquireProbe(id);
+  }
+  releaseProbe(id: string): void {
+    this.#d(id).releaseProbe(id);
+  }
+  recordSuccess(id: string): void {
+    this.#d(id).recordSuccess(id);
+  }
+  recordFailure(id: string): void {
+    this.#d(id).recordFailure(id);
+  }
+  blockUntil(id: string, untilMs: number): void {
+    this.#d(id).blockUntil(id, untilMs);
+  }
+  snapshot(): OutlierSnapshot[] {
+    return [...this.#byGroup.values()].flatMap((d) => d.snapshot());
+  }
+}
+
+/** Live state of one deployment: what the balancer and the timeouts learn from traffic. */
+export interface DeploymentState {
+  readonly runtime: DeploymentRuntime;
+  readonly id: string;
+  readonly group: GroupState;
+  outstanding: number;
+  readonly ttftEwma: PeakEwma;
+  readonly ttft: SlidingQuantile;
+}
+
+interface Picked {
+  dep: DeploymentState;
+  /** Holds the deployment's single trial slot (released when the attempt ends). */
+  probe: boolean;
+}
+
+/** One model group (public model name) with its deployments, budgets and fallback chain. */
+export interface GroupState {
+  readonly name: string;
+  readonly config: ModelConfig;
+  readonly deployments: DeploymentState[];
+  readonly ttft: SlidingQuantile;
+  readonly retryBudget: RetryBudget;
+  readonly hedgeBudget: HedgeBudget;
+}
+
+export interface EngineOptions {
+  models: readonly ModelConfig[];
+  runtimes: ReadonlyMap<string, DeploymentRuntime>;
+  resilience: ResilienceConfig;
+  clock: Clock;
+  rng: Rng;
+}
+
+/** Caller-chosen deadline, never longer than the group's. */
+export const DEADLINE_HEADER = 'x-holdfast-deadline-ms';
+
+/**
+ * The resilience mechanism. Policy (which deployment, whether to retry, when to hedge, when a deployment
+ * is sick) lives in src/resilience as pure code; this class only applies it to real attempts. Order of
+ * one request: pick (balancer over available deployments, tier spill-over, fallback groups) → attempt
+ * (first-byte and idle watchdogs) → on failure: classify, feed the outlier detector, and try elsewhere
+ * within the attempt limit, the retry budget and the deadline; after output reached the caller, continue
+ * the answer on another deployment. A hedge races a second attempt when the first is slow to start.
+ */
+export class ResilienceEngine {
+  readonly outlier = new GroupOutliers();
+  readonly groups = new Map<string, GroupState>();
+  readonly deployments = new Map<string, DeploymentState>();
+  readonly #balancer: Balancer;
+  /** For groups with somewhere else to go: no panic routing into ejected deployments. */
+  readonly #strictBalancer: Balancer;
+  readonly #clock: Clock;
+  readonly #rng: Rng;
+  readonly #res: ResilienceConfig;
+
+  constructor(opts: EngineOptions) {
+    this.#clock = opts.clock;
+    this.#rng = opts.rng;
+    this.#res = opts.resilience;
+    const o = opts.resilience.outlier;
+    for (const m of opts.models) {
+      this.outlier.add(
+        m.name,
+        m.deployments.map((d) => d.id),
+        {
+          consecutiveFailures: o.consecutive_failures,
+          baseEjectionMs: o.base_ejection_ms,
+          maxEjectionMs: o.max_ejection_ms,
+          maxEjectionPercent: m.fallbacks.length > 0 ? 100 : o.max_ejection_percent,
+          probeSuccesses: o.probe_successes,
+        },
+        opts.clock,
+      );
+    }
+    this.#balancer = new Balancer({}, opts.rng);
+    this.#strictBalancer = new Balancer({ panicThreshold: 0 }, opts.rng);
+    for (const m of opts.models) {
+      const group: GroupState = {
+        name: m.name,
+        config: m,
+        deployments: [],
+        ttft: new SlidingQuantile({}, opts.clock),
+        retryBudget: new RetryBudget(
+          {
+            ratio: m.retry.budget_ratio,
+            minConcurrent: m.retry.min_concurrent,
+            minRetriesPerSec: m.retry.min_retries_per_sec,
+          },
+          opts.clock,
+        ),
+        hedgeBudget: new HedgeBudget({ ratio: m.hedge.budget_ratio }, opts.clock),
+      };
+      for (const d of m.deployments) {
+        const runtime = opts.runtimes.get(d.id);
+        if (!runtime) throw new Error(`deployment ${d.id} was not started`);
+        const state: DeploymentState = {
+          runtime,
+          id: d.id,
+          group,
+          outstanding: 0,
+          ttftEwma: new PeakEwma({}, opts.clock),
+          ttft: new SlidingQuantile({}, opts.clock),
+        };
+        group.deployments.push(state);
+        this.deployments.set(d.id, state);
+      }
+      this.groups.set(m.name, group);
+    }
+  }
+
+  /** The group and its fallbacks, depth first, each once. */
+  chain(name: string): GroupState[] {
+    const out: GroupState[] = [];
+    const seen = new Set<string>();
+    const visit = (n: string): void => {
+      const g = this.groups.get(n);
+      if (!g || seen.has(n)) return;
+      seen.add(n);
+      out.push(g);
+      for (const f of g.config.fallbacks) visit(f);
+    };
+    visit(name);
+    return out;
+  }
+
+  #pick(group: GroupState, tried: ReadonlySet<string>, lastResort = true): Picked | undefined {
+    const candidates = group.deployments.map((d) => ({
+      id: d.id,
+      weight: d.runtime.config.weight,
+      tier: d.runtime.config.tier,
+      healthy: this.outlier.isAvailable(d.id),
+    }));
+    const id = (lastResort ? this.#balancer : this.#strictBalancer).pick(
+      candidates,
+      (x: string) => {
+        const d = this.deployments.get(x)!;
+        return loadScore(d.ttftEwma.value(), d.outstanding);
+      },
+      tried,
+    );
+    if (id === undefined) return undefined;
+    const d = this.deployments.get(id)!;
+    // A deployment on trial takes one request at a time, through its probe slot.
+    if (this.outlier.state(id) === 'probing') {
+      if (!this.outlier.acquireProbe(id)) return undefined;
+      return { dep: d, probe: true };
+    }
+    return { dep: d, probe: false };
+  }
+
+  #firstByteMs(d: DeploymentState, deadline: Deadline): number {
+    const p95 = d.ttft.quantile(0.95) ?? d.group.ttft.quantile(0.95);
+    const ms = firstByteTimeout(p95, {
+      floorMs: this.#res.first_byte.floor_ms,
+      multiplier: this.#res.first_byte.multiplier,
+      ceilingMs: d.runtime.config.timeouts.first_byte_ms,
+    });
+    return Math.max(1, Math.min(ms, deadline.remaining()));
+  }
+
+  #hedgeDelay(group: GroupState): number | undefined {
+    if (!group.config.hedge.enabled) return undefined;
+    const p95 = group.ttft.quantile(0.95);
+    return p95 === undefined ? undefined : Math.max(group.config.hedge.min_delay_ms, p95);
+  }
+
+  readonly dispatch: Dispatch = (ctx) => this.#serve(ctx);
+
+  async *#serve(ctx: RequestContext): AsyncGenerator<StreamEvent> {
+    const chain = this.chain(ctx.route!.name);
+    const primary = chain[0]!;
+    const maxAttempts = primary.config.retry.max_attempts;
+    const deadline = Deadline.after(requestDeadlineMs(ctx, primary.config.deadline_ms), this.#clock);
+    primary.retryBudget.recordRequest();
+    primary.hedgeBudget.recordRequest();
+    const tried = new Set<string>();
+    const out = new Continuity();
+    let groupIndex = 0;
+    let groupAttempts = 0;
+    let lastErr: UpstreamError | undefined;
+    let retriesHeld = 0;
+    let lastGroup: GroupState | undefined;
+
+    try {
+      for (let n = 1; ; n++) {
+        // Choose where this attempt goes: the current group while it has untried, available deployments
+        // (keeping one attempt in reserve for a fallback group) and, for a retry, room in the retry
+        // budget; else the next group, if the last failure is one that may fall back.
+        let picked: Picked | undefined;
+        while (groupIndex < chain.length) {
+          const g = chain[groupIndex]!;
+          const last = groupIndex === chain.length - 1;
+          const reserve = last ? 0 : 1;
+          // The retry budget guards a struggling group against multiplied load; moving on to a fallback
+          // group adds nothing to that group's load, so only same-group retries are charged.
+          const budgetOk = n === 1 || g !== lastGroup || primary.retryBudget.tryAcquire();
+          if (budgetOk && n > 1 && g === lastGroup) retriesHeld += 1;
+          if (budgetOk && groupAttempts < Math.max(1, maxAttempts - reserve))
+            picked = this.#pick(g, tried, last);
+          if (picked) break;
+          if (budgetOk && n > 1 && g === lastGroup) {
+            primary.retryBudget.release();
+            retriesHeld -= 1;
+          }
+          if (lastErr && !g.config.fallback_on.includes(lastErr.kind)) break;
+          groupIndex += 1;
+          groupAttempts = 0;
+        }
+        if (!picked)
+          throw lastErr ? exhausted(lastErr, this.outlier, chain) : noHealthyUpstream(this.outlier, chain);
+        const dep = picked.dep;
+        if (n > 1) {
+          if (n > maxAttempts) {
+            if (picked.probe) this.outlier.releaseProbe(dep.id);
+            throw exhausted(lastErr!, this.outlier, chain);
+          }
+          ctx.failovers += 1;
+          const wait = Math.min(
+            fullJitter(
+              n - 1,
+              { baseMs: primary.config.retry.backoff_base_ms, capMs: primary.config.retry.backoff_cap_ms },
+              this.#rng,
+            ),
+            Math.max(0, deadline.remaining() - 1),
+          );
+          if (wait > 0) await sleep(wait, undefined, { signal: ctx.signal });
+        }
+        if (deadline.expired()) {
+          if (picked.probe) this.outlier.releaseProbe(dep.id);
+          throw new HoldfastError('upstream_timeout', {
+            message: 'The request deadline passed before an answer arrived.',
+          });
+        }
+        tried.add(dep.id);
+        groupAttempts += 1;
+        lastGroup = dep.group;
+        const continuing = out.emitted;
+        const req: ChatRequest = continuing ? continuationRequest(ctx.request!, out.text) : ctx.request!;
+        out.beginAttempt(continuing);
+        try {
+          const hedgeDelay = !continuing && n === 1 ? this.#hedgeDelay(primary) : undefined;
+          yield* this.#attempt(picked, req, ctx, out, deadline, hedgeDelay, tried);
+          return;
+        } catch (err) {
+          out.failAttempt();
+          if (!(err instanceof UpstreamError)) throw err;
+          lastErr = err;
+          const g = chain[groupIndex]!;
+          if (!err.retryable) {
+            // Not worth repeating here, but a fallback group may be allowed to take it (e.g. a longer context).
+            if (!g.config.fallback_on.includes(err.kind) || groupIndex >= chain.length - 1) throw err;
+            groupIndex += 1;
+            groupAttempts = 0;
+          }
+          if (out.emitted && (g.config.mid_stream === 'fail' || out.completedTool)) throw err;
+        }
+      }
+    } finally {
+      for (let i = 0; i < retriesHeld; i++) primary.retryBudget.release();
+    }
+  }
+
+  /**
+   * One attempt, or two when a hedge fires: whichever produces its first event first wins and the other
+   * is cancelled. Events pass through `out` on their way to the caller.
+   */
+  async *#attempt(
+    picked: Picked,
+    req: ChatRequest,
+    ctx: RequestContext,
+    out: Continuity,
+    deadline: Deadline,
+    hedgeDelay: number | undefined,
+    tried: Set<string>,
+  ): AsyncGenerator<StreamEvent> {
+    const dep = picked.dep;
+    const a = this.#start(picked, req, ctx, deadline);
+    let winner = a;
+    let first: IteratorResult<StreamEvent>;
+    if (hedgeDelay === undefined) {
+      first = await a.next();
+    } else {
+      const HEDGE = Symbol('hedge');
+      let timer: NodeJS.Timeout | undefined;
+      const fire = new Promise<typeof HEDGE>((resolve) => {
+        timer = setTimeout(() => resolve(HEDGE), hedgeDelay);
+      });
+      const aFirst = a.next();
+      aFirst.catch(() => {});
+      const r = await Promise.race([aFirst, fire]).finally(() => clearTimeout(timer));
+      const other = r === HEDGE ? this.#hedgeTarget(dep, tried) : undefined;
+      if (r !== HEDGE) {
+        first = r;
+      } else if (!other) {
+        first = await aFirst;
+      } else {
+        tried.add(other.dep.id);
+        ctx.hedged = true;
+        ctx.failovers += 1;
+        const b = this.#start(other, req, ctx, deadline);
+        const bFirst = b.next();
+        bFirst.catch(() => {});
+        const tagged = (p: Promise<IteratorResult<StreamEvent>>, s: Started) =>
+          p.then(
+            (value) => ({ s, value }),
+            (error: unknown) => ({ s, error }),
+          );
+        const pending = new Map([
+          [a, tagged(aFirst, a)],
+          [b, tagged(bFirst, b)],
+        ]);
+        let settled: { s: Started; value?: IteratorResult<StreamEvent>; error?: unknown } | undefined;
+        while (pending.size > 0) {
+          settled = await Promise.race(pending.values());
+          pending.delete(settled.s);
+          if (!('error' in settled) || settled.error === undefined) break;
+          if (pending.size > 0) settled.s.fail(settled.error);
+        }
+        winner = settled!.s;
+        const loser = winner === a ? b : a;
+        if ('error' in settled! && settled!.error !== undefined) throw winner.fail(settled!.error);
+        // The loser never started answering: slower than the group's p95 and beaten, it counts as a failure
+        // for outlier detection (that is how a black-holed deployment gets ejected quickly).
+        loser.cancel(loser === a);
+        first = settled!.value!;
+      }
+    }
+    // From here on one attempt streams.
+    let ev = first;
+    try {
+      while (!ev.done) {
+        for (const e of out.accept(ev.value)) yield e;
+        ev = await winner.next();
+      }
+      winner.succeed();
+    } finally {
+      // The consumer stopped early (caller gone): end the attempt without blaming the deployment.
+      winner.abandon();
+    }
+  }
+
+  #hedgeTarget(primary: DeploymentState, tried: ReadonlySet<string>): Picked | undefined {
+    if (!primary.group.hedgeBudget.tryAcquire()) return undefined;
+    // A hedge only goes to a healthy deployment: never into panic routing.
+    return this.#pick(primary.group, new Set([...tried, primary.id]), false);
+  }
+
+  #start(picked: Picked, req: ChatRequest, ctx: RequestContext, deadline: Deadline): Started {
+    const d = picked.dep;
+    return new Started(
+      this,
+      picked,
+      req,
+      ctx,
+      this.#firstByteMs(d, deadline),
+      d.runtime.config.timeouts.idle_ms,
+      deadline,
+    );
+  }
+
+  /** @internal bookkeeping shared with Started. */
+  record(dep: DeploymentState, ok: boolean, err?: UpstreamError, probe = false): void {
+    if (ok) this.outlier.recordSuccess(dep.id);
+    else if (err?.deploymentFault) this.outlier.recordFailure(dep.id);
+    if (err?.retryAfterMs !== undefined)
+      this.outlier.blockUntil(dep.id, this.#clock.now() + err.retryAfterMs);
+    if (!ok && err === undefined) this.outlier.recordFailure(dep.id);
+    if (probe) this.outlier.releaseProbe(dep.id);
+  }
+
+  /** @internal */
+  observeTtft(dep: DeploymentState, ms: number): void {
+    dep.ttft.observe(ms);
+    dep.group.ttft.observe(ms);
+    dep.ttftEwma.observe(ms);
+  }
+
+  get clock(): Clock {
+    return this.#clock;
+  }
+}
+
+/**
+ * One running upstream attempt with its watchdog: a single timer that enforces the first-byte timeout,
+ * then the idle gap between events, then the deadline, by aborting the attempt (a stall is a failure).
+ */
+class Started {
+  readonly #engine: ResilienceEngine;
+  readonly #dep: DeploymentState;
+  readonly #probe: boolean;
+  readonly #ctx: RequestContext;
+  readonly #ac = new AbortController();
+  readonly #it: AsyncIterator<StreamEvent>;
+  readonly #t0: number;
+  readonly #firstByteMs: number;
+  readonly #idleMs: number;
+  readonly #deadline: Deadline;
+  #firstAt: number | undefined;
+  #lastAt: number;
+  #timer: NodeJS.Timeout | undefined;
+  #timedOut: UpstreamError | undefined;
+  #done = false;
+  readonly #onCallerAbort = (): void => this.#ac.abort(this.#ctx.signal.reason);
+
+  constructor(
+    engine: ResilienceEngine,
+    picked: Picked,
+    req: ChatRequest,
+    ctx: RequestContext,
+    firstByteMs: number,
+    idleMs: number,
+    deadline: Deadline,
+  ) {
+    this.#engine = engine;
+    const dep = picked.dep;
+    this.#dep = dep;
+    this.#probe = picked.probe;
+    this.#ctx = ctx;
+    this.#firstByteMs = firstByteMs;
+    this.#idleMs = idleMs;
+    this.#deadline = deadline;
+    this.#t0 = engine.clock.now();
+    this.#lastAt = this.#t0;
+    ctx.attempts += 1;
+    ctx.deployment = dep.runtime;
+    dep.outstanding += 1;
+    if (ctx.signal.aborted) this.#ac.abort(ctx.signal.reason);
+    else ctx.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#arm(firstByteMs);
+    this.#it = dep.runtime.adapter
+      .call(req, { signal: this.#ac.signal, requestId: ctx.requestId })
+      [Symbol.asyncIterator]();
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), Math.max(1, ms));
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    if (this.#done) return;
+    const now = this.#engine.clock.now();
+    const first = this.#firstAt === undefined;
+    const limit = first ? this.#t0 + this.#firstByteMs : this.#lastAt + this.#idleMs;
+    const due = Math.min(limit, now + this.#deadline.remaining());
+    if (now < due - 1) {
+      this.#arm(due - now);
+      return;
+    }
+    this.#timedOut = new UpstreamError({
+      kind: 'timeout',
+      message: first
+        ? `no first byte from ${this.#dep.id} within ${Math.round(this.#firstByteMs)} ms`
+        : `stream from ${this.#dep.id} stalled for ${this.#idleMs} ms`,
+      midStream: !first,
+    });
+    this.#ac.abort(this.#timedOut);
+  }
+
+  async next(): Promise<IteratorResult<StreamEvent>> {
+    try {
+      const r = await this.#it.next();
+      const now = this.#engine.clock.now();
+      if (this.#firstAt === undefined && !r.done) {
+        this.#firstAt = now;
+        this.#engine.observeTtft(this.#dep, now - this.#t0);
+      }
+      this.#lastAt = now;
+      if (this.#timedOut) throw this.#timedOut;
+      return r;
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /** Ends the attempt as failed; returns the error to throw (caller aborts pass through unchanged). */
+  fail(err: unknown): unknown {
+    if (this.#done) return this.#timedOut ?? err;
+    const e = this.#timedOut ?? err;
+    this.#finish();
+    if (e instanceof UpstreamError) {
+      if (this.#firstAt !== undefined) e.midStream = true;
+      this.#engine.record(this.#dep, false, e, this.#probe);
+      this.#publish(false, e);
+    } else {
+      if (this.#probe) this.#engine.outlier.releaseProbe(this.#dep.id);
+      if (!this.#ctx.signal.aborted) this.#publish(false);
+    }
+    return e;
+  }
+
+  succeed(): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#engine.record(this.#dep, true, undefined, this.#probe);
+    this.#publish(true);
+  }
+
+  /** Lost a hedge race. `countAsFailure`: it had produced nothing by then. */
+  cancel(countAsFailure: boolean): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#ac.abort(new Error('lost hedge race'));
+    this.#it.return?.().catch(() => {});
+    if (countAsFailure && this.#firstAt === undefined)
+      this.#engine.record(this.#dep, false, undefined, this.#probe);
+    else if (this.#probe) this.#engine.outlier.releaseProbe(this.#dep.id);
+    this.#publish(false);
+  }
+
+  /** Stops the attempt if it is still running, without judging the deployment. */
+  abandon(): void {
+    if (this.#done) return;
+    this.#finish();
+    if (this.#probe) this.#engine.outlier.releaseProbe(this.#dep.id);
+    this.#ac.abort(new Error('abandoned'));
+    this.#it.return?.().catch(() => {});
+  }
+
+  #finish(): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#ctx.signal.removeEventListener('abort', this.#onCallerAbort);
+    this.#dep.outstanding -= 1;
+  }
+
+  #publish(ok: boolean, err?: UpstreamError): void {
+    const cfg = this.#dep.runtime.config;
+    const now = this.#engine.clock.now();
+    publishAttempt({
+      requestId: this.#ctx.requestId,
+      deployment: cfg.id,
+      provider: cfg.provider,
+      region: cfg.region,
+      ok,
+      startedAt: this.#t0,
+      latencyMs: now - this.#t0,
+      ...(this.#firstAt !== undefined ? { ttftMs: this.#firstAt - this.#t0 } : {}),
+      ...(err
+        ? { errorKind: err.kind, midStream: err.midStream, ...(err.status ? { status: err.status } : {}) }
+        : {}),
+    });
+  }
+}
+
+function requestDeadlineMs(ctx: RequestContext, groupMs: number): number {
+  const raw = ctx.headers[DEADLINE_HEADER];
+  const asked = typeof raw === 'string' ? Number(raw) : Number.NaN;
+  return Number.isFinite(asked) && asked > 0 ? Math.min(asked, groupMs) : groupMs;
+}
+
+/** Kinds that say "this deployment is down" (as opposed to "slow down" or "you asked wrong"). */
+const DOWN_KINDS = new Set([
+  'connection',
+  'timeout',
+  'server',
+  'overloaded',
+  'protocol',
+  'not_found',
+  'auth',
+]);
+
+/**
+ * The error for a request that ran out of places to go. When every deployment it could use is down, the
+ * caller hears exactly that (no_healthy_upstream); a rate limit or quota error keeps its own meaning and
+ * retry-after.
+ */
+function exhausted(last: UpstreamError, outlier: GroupOutliers, chain: readonly GroupState[]): unknown {
+  if (last.midStream || !DOWN_KINDS.has(last.kind)) return last;
+  const err = noHealthyUpstream(outlier, chain);
+  return new HoldfastError('no_healthy_upstream', {
+    message: `${err.message} Last failure: ${last.message}`,
+    retryAfterSec: 1,
+    cause: last,
+  });
+}
+
+function noHealthyUpstream(outlier: GroupOutliers, chain: readonly GroupState[]): HoldfastError {
+  const ejected = chain.flatMap((g) => g.deployments).filter((d) => outlier.state(d.id) !== 'healthy').length;
+  return new HoldfastError('no_healthy_upstream', {
+    message: `No deployment can take this request right now (${ejected} of ${chain.reduce((n, g) => n + g.deployments.length, 0)} are ejected or blocked).`,
+    retryAfterSec: 1,
+  });
+}

@@ -1,0 +1,293 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.ts';
+import { startSimulator } from '../../src/providers/simulator/index.ts';
+import { ATTEMPT_CHANNEL, type AttemptRecord } from '../../src/telemetry/outcome.ts';
+import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+/**
+ * Three simulated deployments behind one model; one of them is broken in each fault mode in turn.
+ * Callers (the official SDKs, their own retries off) must see zero failures, and every streamed answer
+ * must be exactly the simulator's deterministic answer: continuation neither lost nor duplicated text.
+ */
+
+const SIM = { ttft_ms: 2, tokens_per_sec: 400, answer_tokens: 30 };
+const timeouts = { first_byte_ms: 3_000, idle_ms: 600 };
+
+function trio(): ConfigInput['models'] {
+  return [
+    {
+      name: 'chat',
+      deployments: [
+        {
+          id: 'd1',
+          provider: 'simulator',
+          model: 'm',
+          region: 'r1',
+          timeouts,
+          simulator: { ...SIM, dialect: 'openai' },
+        },
+        {
+          id: 'd2',
+          provider: 'simulator',
+          model: 'm',
+          region: 'r2',
+          timeouts,
+          simulator: { ...SIM, dialect: 'anthropic' },
+        },
+        {
+          id: 'd3',
+          provider: 'simulator',
+          model: 'm',
+          region: 'r3',
+          timeouts,
+          simulator: { ...SIM, dialect: 'openai' },
+        },
+      ],
+    },
+  ];
+}
+
+const resilience = { outlier: { consecutive_failures: 3 }, first_byte: { floor_ms: 300 } };
+
+let reference: Awaited<ReturnType<typeof startSimulator>>;
+const expected = new Map<string, string>();
+
+/** The simulator's own answer for a conversation, straight from a fault-free simulator. */
+async function answerFor(question: string): Promise<string> {
+  const hit = expected.get(question);
+  if (hit !== undefined) return hit;
+  const res = await fetch(`${reference.openaiBaseUrl}/chat/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: question }] }),
+  });
+  const json = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+  const text = json.choices[0]!.message.content;
+  expected.set(question, text);
+  return text;
+}
+
+beforeAll(async () => {
+  reference = await startSimulator({ options: SIM });
+});
+afterAll(() => reference?.close());
+
+async function setFault(
+  t: TestGateway,
+  id: string,
+  faults: Record<string, unknown>,
+  forMs = 120_000,
+): Promise<void> {
+  const dep = t.gw.deployments.find((d) => d.config.id === id)!;
+  const res = await fetch(`${dep.controlUrl}?for_ms=${forMs}`, {
+    method: 'POST',
+    body: JSON.stringify(faults),
+  });
+  expect(res.status).toBe(200);
+}
+
+interface Traffic {
+  failures: unknown[];
+  mismatches: string[];
+  served: number;
+}
+
+/** `n` requests, alternating OpenAI/Anthropic SDKs and stream/unary, `concurrency` at a time. */
+async function traffic(t: TestGateway, n: number, tag: string, concurrency = 6): Promise<Traffic> {
+  const openai = new OpenAI({ apiKey: ADMIN_KEY, baseURL: `${t.url}/v1`, maxRetries: 0, timeout: 20_000 });
+  const anthropic = new Anthropic({ apiKey: ADMIN_KEY, baseURL: t.url, maxRetries: 0, timeout: 20_000 });
+  const out: Traffic = { failures: [], mismatches: [], served: 0 };
+  let next = 0;
+  async function one(i: number): Promise<void> {
+    const q = `Scenario ${tag}, question ${i}: how are the harbour lights?`;
+    const want = await answerFor(q);
+    let got = '';
+    try {
+      if (i % 4 === 0) {
+        const s = await openai.chat.completions.create({
+          model: 'chat',
+          stream: true,
+          messages: [{ role: 'user', content: q }],
+        });
+        for await (const c of s) got += c.choices[0]?.delta.content ?? '';
+      } else if (i % 4 === 1) {
+        const r = await openai.chat.completions.create({
+          model: 'chat',
+          messages: [{ role: 'user', content: q }],
+        });
+        got = r.choices[0]!.message.content ?? '';
+      } else if (i % 4 === 2) {
+        const m = await anthropic.messages
+          .stream({ model: 'chat', max_tokens: 500, messages: [{ role: 'user', content: q }] })
+          .finalMessage();
+        got = m.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+      } else {
+        const m = await anthropic.messages.create({
+          model: 'chat',
+          max_tokens: 500,
+          messages: [{ role: 'user', content: q }],
+        });
+        got = m.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+      }
+      out.served += 1;
+      if (got !== want) out.mismatches.push(`#${i}: got ${JSON.stringify(got)} want ${JSON.stringify(want)}`);
+    } catch (err) {
+      out.failures.push(err);
+    }
+  }
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await one(next++);
+    }),
+  );
+  return out;
+}
+
+function recordAttempts(): { attempts: AttemptRecord[]; stop(): void } {
+  const attempts: AttemptRecord[] = [];
+  const on = (m: unknown): void => {
+    attempts.push(m as AttemptRecord);
+  };
+  subscribe(ATTEMPT_CHANNEL, on);
+  return { attempts, stop: () => unsubscribe(ATTEMPT_CHANNEL, on) };
+}
+
+const MODES: Array<[string, Record<string, unknown>]> = [
+  ['refuse', { refuse: true }],
+  ['blackhole', { blackhole: true }],
+  ['500s', { error_rate: 1, error_statuses: [500] }],
+  ['429 storm with retry-after', { rate_limit_rate: 1, retry_after_s: 30 }],
+  ['529 overloaded', { overloaded_rate: 1 }],
+  ['cut after N tokens', { cut_after_tokens: 7 }],
+  ['stall', { stall_after_tokens: 5 }],
+  ['malformed chunk', { malformed_after_tokens: 4 }],
+];
+
+describe('one of three deployments broken', () => {
+  it.each(MODES)('%s: zero failed requests, every answer exact', async (mode, faults) => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    const rec = recordAttempts();
+    try {
+      await setFault(t, 'd1', faults);
+      const r = await traffic(t, 40, mode);
+      expect(r.failures).toEqual([]);
+      expect(r.mismatches).toEqual([]);
+      expect(r.served).toBe(40);
+      // The fault was really met (otherwise the test proves nothing).
+      expect(rec.attempts.some((a) => a.deployment === 'd1' && !a.ok)).toBe(true);
+    } finally {
+      rec.stop();
+      await t.close();
+    }
+  });
+});
+
+describe('ejection', () => {
+  it('a black-holed deployment stops receiving new traffic within 2 s at 50 requests/s', async () => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    const rec = recordAttempts();
+    try {
+      await traffic(t, 24, 'warm-up'); // gives the group a TTFT baseline
+      await setFault(t, 'd1', { blackhole: true });
+      const t0 = performance.now();
+      const openai = new OpenAI({ apiKey: ADMIN_KEY, baseURL: `${t.url}/v1`, maxRetries: 0 });
+      const calls: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 200; i++) {
+        calls.push(
+          openai.chat.completions
+            .create({ model: 'chat', messages: [{ role: 'user', content: `bh ${i}` }] })
+            .catch((e: unknown) => e),
+        );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const results = await Promise.all(calls);
+      expect(results.filter((r) => r instanceof Error)).toEqual([]);
+      const toD1 = rec.attempts.filter((a) => a.deployment === 'd1' && a.startedAt >= t0);
+      expect(toD1.length).toBeGreaterThan(0);
+      expect(t.gw.engine.outlier.state('d1')).not.toBe('healthy');
+      const lastStart = Math.max(...toD1.map((a) => a.startedAt));
+      expect(lastStart - t0).toBeLessThan(2_000);
+    } finally {
+      rec.stop();
+      await t.close();
+    }
+  }, 60_000);
+});
+
+describe('fallback groups', () => {
+  function groups(): ConfigInput['models'] {
+    return [
+      {
+        name: 'chat',
+        fallbacks: ['backup'],
+        deployments: [
+          {
+            id: 'p1',
+            provider: 'simulator',
+            model: 'm',
+            timeouts,
+            simulator: { ...SIM, dialect: 'anthropic' },
+          },
+          {
+            id: 'p2',
+            provider: 'simulator',
+            model: 'm',
+            timeouts,
+            simulator: { ...SIM, dialect: 'anthropic' },
+          },
+        ],
+      },
+      {
+        name: 'backup',
+        deployments: [
+          { id: 'b1', provider: 'simulator', model: 'm', timeouts, simulator: { ...SIM, dialect: 'openai' } },
+        ],
+      },
+    ];
+  }
+
+  it('a whole group down is served by its fallback group', async () => {
+    const t = await startTestGateway({ models: groups(), resilience, store: { data_dir: 'memory://' } });
+    try {
+      await setFault(t, 'p1', { refuse: true });
+      await setFault(t, 'p2', { error_rate: 1, error_statuses: [503] });
+      const r = await traffic(t, 24, 'fallback');
+      expect(r.failures).toEqual([]);
+      expect(r.mismatches).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('everything down: a fast error in the caller dialect, not a hang', async () => {
+    const t = await startTestGateway({ models: groups(), resilience, store: { data_dir: 'memory://' } });
+    try {
+      for (const id of ['p1', 'p2', 'b1']) await setFault(t, id, { refuse: true });
+      const openai = new OpenAI({ apiKey: ADMIN_KEY, baseURL: `${t.url}/v1`, maxRetries: 0 });
+      const anthropic = new Anthropic({ apiKey: ADMIN_KEY, baseURL: t.url, maxRetries: 0 });
+      for (let i = 0; i < 8; i++) {
+        const t0 = performance.now();
+        const e1 = await openai.chat.completions
+          .create({ model: 'chat', messages: [{ role: 'user', content: 'x' }] })
+          .catch((e: unknown) => e);
+        expect(e1).toBeInstanceOf(OpenAI.APIError);
+        expect((e1 as InstanceType<typeof OpenAI.APIError>).status).toBeGreaterThanOrEqual(502);
+        const e2 = await anthropic.messages
+          .create({ model: 'chat', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+          .catch((e: unknown) => e);
+        expect(e2).toBeInstanceOf(Anthropic.APIError);
+        expect((e2 as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error' });
+        expect(performance.now() - t0).toBeLessThan(3_000);
+      }
+      // Once everything is ejected the answer is the registry's no_healthy_upstream.
+      const last = await openai.chat.completions
+        .create({ model: 'chat', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e: unknown) => e);
+      expect((last as InstanceType<typeof OpenAI.APIError>).code).toBe('no_healthy_upstream');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { ChaosRegistry } from './chaos/registry.ts';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
@@ -23,6 +24,8 @@ export interface Gateway {
   readonly logger: Logger;
   /** Health, ejections and budgets of every deployment. */
   readonly engine: ResilienceEngine;
+  /** Faults injected at run time (admin API /admin/chaos, `holdfast chaos`). */
+  readonly chaos: ChaosRegistry;
   /** The caller key store (the same database the CLI's `keys` commands use). */
   readonly keys: KeyStore;
   /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
@@ -73,9 +76,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     onPoolError: (err) => logger.error({ err }, 'database pool error'),
   });
   const deployments: DeploymentRuntime[] = [];
+  const chaos = new ChaosRegistry();
   try {
     const started = await Promise.all(
-      config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d)))),
+      config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d, chaos)))),
     );
     const routes: ModelRoute[] = config.models.map((m, i) => ({
       name: m.name,
@@ -110,6 +114,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       inflight,
       isReady: () => ready,
       isDraining: () => draining,
+      chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const addr = app.server.address() as AddressInfo;
@@ -125,6 +130,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       logger,
       keys: keyStore,
       engine,
+      chaos,
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           draining = true;

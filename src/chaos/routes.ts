@@ -28,7 +28,7 @@ type Req = FastifyRequest<{ Params: Params }>;
  * The error code a non-admin caller gets (403). The registry has no admin-only code yet, so it borrows
  * the 403 permission code with its own message.
  */
-const FORBIDDEN = 'model_not_allowed';
+const FORBIDDEN = 'admin_required';
 
 /**
  * The chaos admin API, in OpenAI's error shape like every other non-Anthropic path. Only the admin key

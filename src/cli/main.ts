@@ -1,3 +1,4 @@
+import { chaosCommand } from './chaos.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { keysCommand } from './keys.ts';
 import { simulateCommand } from './simulate.ts';
@@ -15,6 +16,7 @@ Commands:
   keys create --name NAME [--models a,b]   Create a caller API key (printed once; stored hashed)
   keys list                       List keys (never the secrets)
   keys revoke ID|PREFIX           Revoke a key
+  chaos list|inject|clear         Break a running gateway's deployments on purpose, for a while (docs/chaos.md)
   help                            This text
 
 Config lookup: --config FILE, else $HOLDFAST_CONFIG, else ./holdfast.yaml if present, else the embedded default.
@@ -30,6 +32,7 @@ const commands: Record<string, Command> = {
   'check-config': checkConfigCommand,
   simulate: simulateCommand,
   keys: keysCommand,
+  chaos: chaosCommand,
   help: async () => {
     process.stdout.write(HELP);
     return 0;

@@ -120,6 +120,13 @@ export const ERRORS = {
     message: 'This API key may not use this model.',
     remedy: 'Use a key scoped to the model, or create one with --models.',
   },
+  admin_required: {
+    status: 403,
+    openai: 'permission_error',
+    anthropic: 'permission_error',
+    message: 'This endpoint needs the admin key.',
+    remedy: 'Send HOLDFAST_ADMIN_KEY as Authorization: Bearer.',
+  },
   rate_limited: {
     status: 429,
     openai: 'rate_limit_error',

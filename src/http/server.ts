@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
+import type { ChaosRegistry } from '../chaos/registry.ts';
+import { registerChaosRoutes } from '../chaos/routes.ts';
 import { HoldfastError } from '../core/errors.ts';
 import type { Authenticator } from '../pipeline/auth.ts';
 import type { RequestContext, Stage } from '../pipeline/context.ts';
@@ -26,6 +28,7 @@ export interface ServerDeps {
   inflight: InFlight;
   isReady(): boolean;
   isDraining(): boolean;
+  chaos?: { registry: ChaosRegistry; deployments: () => readonly string[] };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -133,6 +136,14 @@ export function buildServer(deps: ServerDeps) {
   const models = modelsHandler(deps.models, deps.authenticator, Date.now());
   app.get('/v1/models', models);
   app.get('/v1/models/:id', models);
+
+  if (deps.chaos) {
+    registerChaosRoutes(app, {
+      ...deps.chaos,
+      authenticate: (headers) => deps.authenticator.authenticate(headers),
+      logger: deps.logger,
+    });
+  }
 
   app.get('/health/live', async () => ({ status: 'ok' }));
   app.get('/health/ready', async (_req, reply) => {

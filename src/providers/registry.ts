@@ -1,3 +1,5 @@
+import { withChaos } from '../chaos/adapter.ts';
+import type { ChaosRegistry } from '../chaos/registry.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import type { ProviderAdapter } from '../core/provider.ts';
 import { createAnthropicAdapter } from './anthropic/adapter.ts';
@@ -59,6 +61,20 @@ const factories: Record<DeploymentConfig['provider'], Factory> = {
   },
 };
 
-export function startDeployment(dep: DeploymentConfig): Promise<DeploymentRuntime> {
-  return factories[dep.provider](dep);
+/**
+ * Starts one deployment. With a chaos registry its adapter is wrapped so faults can be injected at run
+ * time (the wrapper is a no-op while no fault is active).
+ */
+export async function startDeployment(
+  dep: DeploymentConfig,
+  chaos?: ChaosRegistry,
+): Promise<DeploymentRuntime> {
+  const rt = await factories[dep.provider](dep);
+  if (!chaos) return rt;
+  // rt.config, not dep: for the simulator it is the rewritten config with the real base URL.
+  const adapter = withChaos(rt.adapter, rt.config.id, chaos, {
+    firstByteTimeoutMs: rt.config.timeouts.first_byte_ms,
+    idleTimeoutMs: rt.config.timeouts.idle_ms,
+  });
+  return { ...rt, adapter };
 }

@@ -291,3 +291,41 @@ describe('fallback groups', () => {
     }
   });
 });
+
+describe('chaos API on a running gateway', () => {
+  it('injects a timed fault through /admin/chaos; traffic fails over and the fault ends by itself', async () => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    const rec = recordAttempts();
+    try {
+      const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+      const denied = await fetch(`${t.url}/admin/chaos/d2`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(denied.status).toBe(401);
+      const res = await fetch(`${t.url}/admin/chaos/d2`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ kind: 'error', status: 503, duration_s: 2 }),
+      });
+      expect(res.status).toBe(201);
+      const listed = (await (await fetch(`${t.url}/admin/chaos`, { headers: admin })).json()) as {
+        faults: unknown[];
+      };
+      expect(listed.faults).toHaveLength(1);
+      const r = await traffic(t, 24, 'chaos');
+      expect(r.failures).toEqual([]);
+      expect(r.mismatches).toEqual([]);
+      expect(rec.attempts.some((a) => a.deployment === 'd2' && !a.ok && a.errorKind === 'server')).toBe(true);
+      await new Promise((r) => setTimeout(r, 2_100));
+      const after = (await (await fetch(`${t.url}/admin/chaos`, { headers: admin })).json()) as {
+        faults: unknown[];
+      };
+      expect(after.faults).toEqual([]);
+    } finally {
+      rec.stop();
+      await t.close();
+    }
+  });
+});

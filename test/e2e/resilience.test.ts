@@ -329,3 +329,135 @@ describe('chaos API on a running gateway', () => {
     }
   });
 });
+
+describe('hedging, tools, mid-stream policy and deadlines', () => {
+  it('hedges a slow first byte to another deployment and keeps the faster answer', async () => {
+    const models = trio().map((m) => ({ ...m, hedge: { budget_ratio: 1, min_delay_ms: 40 } }));
+    const t = await startTestGateway({ models, resilience, store: { data_dir: 'memory://' } });
+    try {
+      await traffic(t, 30, 'hedge-warm-up');
+      await setFault(t, 'd1', { slow_ms: 250 });
+      const seen: string[] = [];
+      for (let i = 0; i < 24; i++) {
+        const q = `hedge question ${i}`;
+        const res = await fetch(`${t.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: q }] }),
+        });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+        expect(body.choices[0]!.message.content).toBe(await answerFor(q));
+        seen.push(res.headers.get('x-holdfast-failover') ?? '');
+      }
+      expect(seen).toContain('hedged');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('restarts a tool call cut mid-arguments cleanly instead of splicing it', async () => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    const rec = recordAttempts();
+    try {
+      await setFault(t, 'd1', { cut_after_tokens: 2 });
+      const openai = new OpenAI({ apiKey: ADMIN_KEY, baseURL: `${t.url}/v1`, maxRetries: 0 });
+      const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            parameters: {
+              type: 'object',
+              properties: { city: { type: 'string' }, days: { type: 'integer' } },
+              required: ['city', 'days'],
+            },
+          },
+        },
+      ];
+      for (let i = 0; i < 12; i++) {
+        const stream = await openai.chat.completions.create({
+          model: 'chat',
+          stream: true,
+          tools,
+          tool_choice: 'required',
+          messages: [{ role: 'user', content: `Weather please, take ${i}` }],
+        });
+        const calls = new Map<number, { name: string; args: string }>();
+        for await (const chunk of stream) {
+          for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
+            const c = calls.get(d.index) ?? { name: '', args: '' };
+            c.name += d.function?.name ?? '';
+            c.args += d.function?.arguments ?? '';
+            calls.set(d.index, c);
+          }
+        }
+        expect([...calls.values()].map((c) => c.name)).toEqual(['get_weather']);
+        const args = JSON.parse(calls.get(0)!.args) as { city: unknown; days: unknown };
+        expect(typeof args.city).toBe('string');
+        expect(typeof args.days).toBe('number');
+      }
+      expect(rec.attempts.some((a) => a.deployment === 'd1' && !a.ok)).toBe(true);
+    } finally {
+      rec.stop();
+      await t.close();
+    }
+  });
+
+  it('with mid_stream: fail, a broken stream ends in an error event, never a clean-looking truncated answer', async () => {
+    const models = trio().map((m) => ({ ...m, mid_stream: 'fail' as const }));
+    const t = await startTestGateway({ models, resilience, store: { data_dir: 'memory://' } });
+    try {
+      for (const id of ['d1', 'd2', 'd3']) await setFault(t, id, { cut_after_tokens: 5 });
+      const openai = new OpenAI({ apiKey: ADMIN_KEY, baseURL: `${t.url}/v1`, maxRetries: 0 });
+      const anthropic = new Anthropic({ apiKey: ADMIN_KEY, baseURL: t.url, maxRetries: 0 });
+      const q = 'Tell me about the harbour in detail.';
+      const full = await answerFor(q);
+      let got = '';
+      const err = await (async () => {
+        const s = await openai.chat.completions.create({
+          model: 'chat',
+          stream: true,
+          messages: [{ role: 'user', content: q }],
+        });
+        for await (const c of s) got += c.choices[0]?.delta.content ?? '';
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(got.length).toBeGreaterThan(0);
+      expect(full.startsWith(got)).toBe(true);
+      expect(got).not.toBe(full);
+      const err2 = await anthropic.messages
+        .stream({ model: 'chat', max_tokens: 300, messages: [{ role: 'user', content: q }] })
+        .finalMessage()
+        .catch((e: unknown) => e);
+      expect(err2).toBeInstanceOf(Error);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('the x-holdfast-deadline-ms header bounds the whole request', async () => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    try {
+      for (const id of ['d1', 'd2', 'd3']) await setFault(t, id, { blackhole: true });
+      const t0 = performance.now();
+      const res = await fetch(`${t.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${ADMIN_KEY}`,
+          'content-type': 'application/json',
+          'x-holdfast-deadline-ms': '400',
+        },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'anyone?' }] }),
+      });
+      const ms = performance.now() - t0;
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(ms).toBeLessThan(2_000);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(
+        /upstream_timeout|no_healthy_upstream/,
+      );
+    } finally {
+      await t.close();
+    }
+  });
+});

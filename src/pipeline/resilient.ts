@@ -110,6 +110,9 @@ export interface EngineOptions {
   rng: Rng;
 }
 
+/** The latency a failure counts as in the balancer's load score. */
+const FAILURE_PENALTY_MS = 1_000;
+
 /** Caller-chosen deadline, never longer than the group's. */
 export const DEADLINE_HEADER = 'x-holdfast-deadline-ms';
 
@@ -441,6 +444,10 @@ export class ResilienceEngine {
   record(dep: DeploymentState, ok: boolean, err?: UpstreamError, probe = false): void {
     if (ok) this.outlier.recordSuccess(dep.id);
     else if (err?.deploymentFault) this.outlier.recordFailure(dep.id);
+    // A deployment that fails fast would otherwise look like the fastest one to the balancer: charge a
+    // failure as a slow answer, which peak-EWMA takes at once and forgets as it decays.
+    if (!ok && (err === undefined || err.deploymentFault))
+      dep.ttftEwma.observe(Math.max(FAILURE_PENALTY_MS, dep.ttftEwma.value() * 5));
     if (err?.retryAfterMs !== undefined)
       this.outlier.blockUntil(dep.id, this.#clock.now() + err.retryAfterMs);
     if (!ok && err === undefined) this.outlier.recordFailure(dep.id);

@@ -212,22 +212,31 @@ export class ResilienceEngine {
       tier: d.runtime.config.tier,
       healthy: this.outlier.isAvailable(d.id),
     }));
-    const id = (lastResort ? this.#balancer : this.#strictBalancer).pick(
-      candidates,
-      (x: string) => {
-        const d = this.deployments.get(x)!;
-        return loadScore(d.ttftEwma.value(), d.outstanding);
-      },
-      tried,
-    );
-    if (id === undefined) return undefined;
-    const d = this.deployments.get(id)!;
-    // A deployment on trial takes one request at a time, through its probe slot.
-    if (this.outlier.state(id) === 'probing') {
-      if (!this.outlier.acquireProbe(id)) return undefined;
-      return { dep: d, probe: true };
+    const load = (x: string): number => {
+      const d = this.deployments.get(x)!;
+      return loadScore(d.ttftEwma.value(), d.outstanding);
+    };
+    const exclude = new Set(tried);
+    for (const d of group.deployments) {
+      const state = this.outlier.state(d.id);
+      // A retry-after is obeyed even in panic routing: that deployment asked for no traffic until then.
+      if (state === 'blocked') exclude.add(d.id);
+      // A deployment whose ejection ended gets the next request as its trial (one at a time), whatever
+      // the balancer thinks of its old latency: that is how it earns its way back.
+      else if (state === 'probing' && !exclude.has(d.id) && this.outlier.acquireProbe(d.id))
+        return { dep: d, probe: true };
     }
-    return { dep: d, probe: false };
+    // A deployment on trial takes one request at a time through its probe slot; if the slot is taken,
+    // pick again without it.
+    for (let i = 0; i <= group.deployments.length; i++) {
+      const id = (lastResort ? this.#balancer : this.#strictBalancer).pick(candidates, load, exclude);
+      if (id === undefined) return undefined;
+      const dep = this.deployments.get(id)!;
+      if (this.outlier.state(id) !== 'probing') return { dep, probe: false };
+      if (this.outlier.acquireProbe(id)) return { dep, probe: true };
+      exclude.add(id);
+    }
+    return undefined;
   }
 
   #firstByteMs(d: DeploymentState, deadline: Deadline): number {

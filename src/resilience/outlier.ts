@@ -81,7 +81,8 @@ interface Host {
  *   healthy. When it ends the deployment is `probing`: one trial request at a time, `probeSuccesses` in a row
  *   make it healthy, a failure ejects it again for longer.
  * - Never a whole group: at most `maxEjectionPercent` of a group may be out (ejected or probing; at least one
- *   may always go, as in Envoy), and never the last healthy member.
+ *   may always go, as in Envoy), and never the last healthy member — unless the percentage is 100, which
+ *   the engine uses for groups that have a fallback group to send their traffic to.
  * - `blockUntil` (retry-after) keeps traffic off without counting as an ejection.
  *
  * Time-driven transitions (ejected → probing, blocked → healthy) happen lazily when a deployment is next
@@ -314,6 +315,8 @@ export class OutlierDetector {
       if (m.mode !== 'healthy') out++;
       else if (m !== host && m.reported === 'healthy') healthyOthers++;
     }
+    // At 100% the group may go entirely (its owner has somewhere else to send traffic: a fallback group).
+    if (this.#maxPercent >= 100) return true;
     // As in Envoy, the percentage may always allow one ejection; the last-healthy rule still guards tiny groups.
     const limit = Math.max(1, Math.floor((this.#maxPercent * members.size) / 100));
     return out + 1 <= limit && healthyOthers > 0;

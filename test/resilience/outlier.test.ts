@@ -99,10 +99,17 @@ describe('OutlierDetector: never a whole group', () => {
   });
 
   it('does not count blocked members as healthy for the last-healthy rule', () => {
-    const { d, clock, fail } = setup(2, { maxEjectionPercent: 100 });
+    const { d, clock, fail } = setup(2, { maxEjectionPercent: 99 });
     d.blockUntil('d1', clock.t + 10_000);
     fail('d0', 5);
     expect(d.state('d0')).toBe('healthy');
+  });
+
+  it('at 100% lets a whole group go (the engine uses it for groups with a fallback)', () => {
+    const { d, fail } = setup(2, { maxEjectionPercent: 100 });
+    fail('d0', 5);
+    fail('d1', 5);
+    expect([d.state('d0'), d.state('d1')]).toEqual(['ejected', 'ejected']);
   });
 
   it('keeps groups separate', () => {

@@ -154,7 +154,12 @@ export const modelSchema = z
     /** Other model groups to try, in order, when this one cannot answer. */
     fallbacks: z.array(z.string()).default([]),
     /** Failure kinds that may move a request to a fallback group (add context_too_long for a bigger model). */
-    fallback_on: z.array(failureKind).default([...DEFAULT_FALLBACK_ON]),
+    fallback_on: z
+      .array(failureKind)
+      .default([...DEFAULT_FALLBACK_ON])
+      .refine((kinds) => !kinds.includes('bad_request') && !kinds.includes('content_filter'), {
+        message: "a caller's own mistake (bad_request, content_filter) never falls back",
+      }),
     /** A stream that breaks after output reached the caller: continue it elsewhere, or fail it in band. */
     mid_stream: z.enum(['continue', 'fail']).default('continue'),
     /** Default request deadline; callers may lower it with the `x-holdfast-deadline-ms` header. */

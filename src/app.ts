@@ -3,10 +3,12 @@ import { ChaosRegistry } from './chaos/registry.ts';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
+import { MemoryRateStore } from './overload/rate-store.ts';
 import { authStage, createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
 import type { ModelRoute, Stage } from './pipeline/context.ts';
 import { composeDispatch } from './pipeline/dispatch.ts';
 import { parseStage } from './pipeline/parse.ts';
+import { createRateLimitStage } from './pipeline/rate-limit.ts';
 import { ResilienceEngine } from './pipeline/resilient.ts';
 import { createRouteStage, ModelTable } from './pipeline/route.ts';
 import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
@@ -92,7 +94,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
     const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys });
     const models = new ModelTable(routes);
-    const chatStages: Stage[] = [authStage(authenticator), parseStage, createRouteStage(models)];
+    const rateStore = new MemoryRateStore();
+    const chatStages: Stage[] = [
+      authStage(authenticator),
+      parseStage,
+      createRouteStage(models),
+      createRateLimitStage({ store: rateStore, limits: config.limits }),
+    ];
     const engine = new ResilienceEngine({
       models: config.models,
       runtimes: new Map(deployments.map((d) => [d.config.id, d])),

@@ -144,6 +144,21 @@ const DEFAULT_FALLBACK_ON = [
   'protocol',
 ] as const;
 
+/** One scope's limits; unset means unlimited. */
+const limitSchema = z
+  .object({
+    /** Requests per minute. */
+    rpm: z.number().int().positive().optional(),
+    /** Tokens per minute (prompt estimate + max output; corrected when usage arrives). */
+    tpm: z.number().int().positive().optional(),
+    /** Requests in flight at once. */
+    concurrent: z.number().int().positive().optional(),
+  })
+  .strict()
+  .prefault({});
+
+export type LimitConfig = z.infer<typeof limitSchema>;
+
 export const modelSchema = z
   .object({
     /** Public model name callers use. */
@@ -230,6 +245,19 @@ export const configSchema = z
         /** postgres://… to use PostgreSQL; unset uses embedded PGlite in data_dir. */
         url: z.string().optional(),
         data_dir: z.string().default('./data'),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        /** Defaults for every virtual key (the admin key and open mode are not limited per key). */
+        key: limitSchema,
+        /** Per end user (OpenAI `user`, Anthropic `metadata.user_id`). */
+        user: limitSchema,
+        /** Per client IP address. */
+        ip: limitSchema,
+        /** Output tokens assumed for a request without max_tokens when estimating its token cost. */
+        default_output_tokens: z.number().int().positive().default(1_024),
       })
       .strict()
       .prefault({}),

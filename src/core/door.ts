@@ -29,6 +29,12 @@ export interface RenderContext {
   inputTokens?: number;
 }
 
+/** Where a caller stands against its tightest rate limits (requests and tokens per minute). */
+export interface RateLimitState {
+  requests?: { limit: number; remaining: number; resetMs: number };
+  tokens?: { limit: number; remaining: number; resetMs: number };
+}
+
 /**
  * A wire dialect as a front door: parse a caller's body into the internal request, and render internal
  * answers and errors back in that dialect. The simulator uses the same doors to speak both wires.
@@ -42,4 +48,6 @@ export interface Door {
   renderError(err: HoldfastError): unknown;
   /** Prefix for generated response ids. */
   newId(): string;
+  /** Rate-limit headers in this dialect's names and formats (OpenAI `x-ratelimit-*`, `anthropic-ratelimit-*`). */
+  rateLimitHeaders(state: RateLimitState): Record<string, string>;
 }

@@ -38,6 +38,9 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       startedAt: Date.now(),
       t0: performance.now(),
       headers: req.headers,
+      ip: req.ip,
+      responseHeaders: {},
+      onEnd: [],
       body: req.body,
       signal: abort.signal,
       attempts: 0,
@@ -96,6 +99,13 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
     } finally {
       res.off('close', onClose);
       release();
+      for (const end of ctx.onEnd) {
+        try {
+          end(relay.collector.usage);
+        } catch (err) {
+          deps.logger.error({ err, reqId: req.id }, 'request end hook failed');
+        }
+      }
       const cancelled = abort.signal.aborted && !res.writableFinished;
       const rec = finishOutcome(ctx, cancelled ? 499 : status, failure, cancelled, relay);
       deps.logger.info(

@@ -1,4 +1,5 @@
 import type { ErrorCode, HoldfastError } from '../core/errors.ts';
+import { UpstreamError } from '../core/upstream-error.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import {
   type OutcomeClass,
@@ -21,7 +22,8 @@ const UPSTREAM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export function classify(err: HoldfastError | undefined, cancelled: boolean): OutcomeClass {
   if (cancelled) return 'cancelled';
   if (!err) return 'success';
-  if (UPSTREAM_CODES.has(err.code)) return 'upstream_error';
+  if (UPSTREAM_CODES.has(err.code) || (err.cause instanceof UpstreamError && err.cause.deploymentFault))
+    return 'upstream_error';
   return err.status >= 500 ? 'gateway_error' : 'client_error';
 }
 
@@ -37,7 +39,7 @@ export function flagFor(
     case 'cancelled':
       return 'CLIENT_CLOSED';
     case 'client_error':
-      return 'CLIENT_ERROR';
+      return err?.code === 'rate_limited' ? 'RATE_LIMITED' : 'CLIENT_ERROR';
     case 'gateway_error':
       return err?.code === 'shutting_down' ? 'SHUTTING_DOWN' : 'INTERNAL';
     case 'upstream_error':

@@ -16,7 +16,7 @@ export interface RelayResult {
 
 /** Which deployment answered and how hard it was, for callers and for debugging. */
 export function resilienceHeaders(ctx: RequestContext): Record<string, string> {
-  const h: Record<string, string> = { 'x-holdfast-attempts': String(ctx.attempts) };
+  const h: Record<string, string> = { ...ctx.responseHeaders, 'x-holdfast-attempts': String(ctx.attempts) };
   if (ctx.deployment) h['x-holdfast-deployment'] = ctx.deployment.config.id;
   if (ctx.failovers > 0) h['x-holdfast-failover'] = ctx.hedged ? 'hedged' : 'true';
   return h;

@@ -28,6 +28,12 @@ export interface RequestContext {
   /** performance.now() at arrival, for latencies. */
   readonly t0: number;
   readonly headers: IncomingHttpHeaders;
+  /** The client's address (the socket's; a proxy's X-Forwarded-For is not trusted by default). */
+  readonly ip: string;
+  /** Headers every answer carries (rate-limit state, …), whatever its outcome. */
+  readonly responseHeaders: Record<string, string>;
+  /** Run once when the request ends, with the tokens it really used (limits release and refund here). */
+  readonly onEnd: Array<(usage: { inputTokens: number; outputTokens: number }) => void>;
   readonly body: unknown;
   /** Aborts when the caller disconnects or shutdown runs out of patience. */
   readonly signal: AbortSignal;

@@ -20,6 +20,7 @@ export type OutcomeFlag =
   | 'FAILED_OVER'
   | 'HEDGED'
   | 'CLIENT_ERROR'
+  | 'RATE_LIMITED'
   | 'CLIENT_CLOSED'
   | 'NO_HEALTHY_UPSTREAM'
   | 'UPSTREAM_ERROR'

@@ -54,6 +54,7 @@ export async function startTestGateway(input: Partial<ConfigInput> = {}): Promis
       log: { level: 'silent' },
       models: input.models ?? simModels(),
       ...(input.resilience ? { resilience: input.resilience } : {}),
+      ...(input.limits ? { limits: input.limits } : {}),
     },
     {},
   );

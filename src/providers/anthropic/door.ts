@@ -14,7 +14,7 @@ import type {
   ToolDefinition,
   ToolResultPart,
 } from '../../core/chat.ts';
-import type { Door, RenderContext, StreamRenderer } from '../../core/door.ts';
+import type { Door, RateLimitState, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { ERRORS, type ErrorCode, HoldfastError } from '../../core/errors.ts';
 import { randomId } from '../../core/ids.ts';
 import { sseFrame } from '../sse.ts';
@@ -580,7 +580,25 @@ function newId(): string {
   return randomId('msg_01', 22);
 }
 
+/** Anthropic reports when each limit is full again as an RFC 3339 time. */
+function rateLimitHeaders(state: RateLimitState): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const [kind, v] of [
+    ['requests', state.requests],
+    ['tokens', state.tokens],
+  ] as const) {
+    if (!v) continue;
+    h[`anthropic-ratelimit-${kind}-limit`] = String(v.limit);
+    h[`anthropic-ratelimit-${kind}-remaining`] = String(Math.max(0, Math.floor(v.remaining)));
+    h[`anthropic-ratelimit-${kind}-reset`] = new Date(Date.now() + v.resetMs)
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
+  }
+  return h;
+}
+
 export const anthropicDoor: Door = {
+  rateLimitHeaders,
   dialect: 'anthropic',
   parseRequest,
   renderResponse,

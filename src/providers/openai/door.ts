@@ -13,7 +13,7 @@ import type {
   ToolResultPart,
   Usage,
 } from '../../core/chat.ts';
-import type { Door, RenderContext, StreamRenderer } from '../../core/door.ts';
+import type { Door, RateLimitState, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { type ErrorCode, HoldfastError } from '../../core/errors.ts';
 import { randomId } from '../../core/ids.ts';
 import { sseFrame } from '../sse.ts';
@@ -582,7 +582,32 @@ function newId(): string {
   return randomId('chatcmpl-', 29);
 }
 
+/** OpenAI writes reset times as Go-style durations: `12ms`, `1.5s`, `6m0s`. */
+export function formatResetDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  const totalSec = ms / 1_000;
+  if (totalSec < 60) return `${Number(totalSec.toFixed(3))}s`;
+  const m = Math.floor(totalSec / 60);
+  const sec = Math.round(totalSec - m * 60);
+  return `${m}m${sec}s`;
+}
+
+function rateLimitHeaders(state: RateLimitState): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const [kind, v] of [
+    ['requests', state.requests],
+    ['tokens', state.tokens],
+  ] as const) {
+    if (!v) continue;
+    h[`x-ratelimit-limit-${kind}`] = String(v.limit);
+    h[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(v.remaining)));
+    h[`x-ratelimit-reset-${kind}`] = formatResetDuration(v.resetMs);
+  }
+  return h;
+}
+
 export const openaiDoor: Door = {
+  rateLimitHeaders,
   dialect: 'openai',
   parseRequest,
   renderResponse,

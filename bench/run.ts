@@ -13,6 +13,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'Holdfast vs a bare undici proxy vs direct, unary and SSE, at 1/16/64 connections',
     load: () => import('./overhead.ts'),
   },
+  failover: {
+    description: 'Errors, latency, retries and ejection under 8 upstream faults and a provider outage',
+    load: () => import('./failover.ts'),
+  },
 };
 
 async function main(): Promise<void> {

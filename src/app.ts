@@ -4,6 +4,7 @@ import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
 import { MemoryRateStore } from './overload/rate-store.ts';
+import { Admission } from './pipeline/admission.ts';
 import { authStage, createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
 import type { ModelRoute, Stage } from './pipeline/context.ts';
 import { composeDispatch } from './pipeline/dispatch.ts';
@@ -94,13 +95,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
     const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys });
     const models = new ModelTable(routes);
-    const rateStore = new MemoryRateStore();
-    const chatStages: Stage[] = [
-      authStage(authenticator),
-      parseStage,
-      createRouteStage(models),
-      createRateLimitStage({ store: rateStore, limits: config.limits }),
-    ];
     const engine = new ResilienceEngine({
       models: config.models,
       runtimes: new Map(deployments.map((d) => [d.config.id, d])),
@@ -108,6 +102,26 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       clock: opts.clock ?? systemClock,
       rng: opts.rng ?? Math.random,
     });
+    const admission = new Admission({
+      models: config.models,
+      engine,
+      clock: opts.clock ?? systemClock,
+      defaultOutputTokens: config.limits.default_output_tokens,
+      limits: {
+        initial: config.admission.initial_limit,
+        min: config.admission.min_limit,
+        max: config.admission.max_limit,
+      },
+    });
+    const rateStore = new MemoryRateStore();
+    // The request lifecycle, in order (docs/architecture.md): cheap refusals first.
+    const chatStages: Stage[] = [
+      authStage(authenticator),
+      parseStage,
+      createRouteStage(models),
+      createRateLimitStage({ store: rateStore, limits: config.limits }),
+      ...(config.admission.enabled ? [admission.stage] : []),
+    ];
     const dispatch = composeDispatch(engine.dispatch, []);
     const inflight = new InFlight();
 
@@ -123,6 +137,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       isReady: () => ready,
       isDraining: () => draining,
       chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
+      queueReport: () => admission.report(),
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const addr = app.server.address() as AddressInfo;
@@ -150,6 +165,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
             app.server.closeAllConnections();
           }
           await closed;
+          admission.close();
           await Promise.allSettled(deployments.map((d) => d.close()));
           await db.close();
           return { drained };

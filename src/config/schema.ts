@@ -261,6 +261,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    admission: z
+      .object({
+        /** Queue requests when no deployment has room (off: send everything straight through). */
+        enabled: z.boolean().default(true),
+        /** Each deployment's adaptive concurrency limit starts here and moves between min and max. */
+        initial_limit: z.number().int().positive().default(16),
+        min_limit: z.number().int().positive().default(1),
+        max_limit: z.number().int().positive().default(512),
+      })
+      .strict()
+      .prefault({}),
     resilience: z
       .object({
         outlier: z

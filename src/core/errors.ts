@@ -148,6 +148,20 @@ export const ERRORS = {
     message: 'The service is overloaded.',
     remedy: 'Retry after the retry-after header with backoff.',
   },
+  load_shed: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    message: 'The gateway is shedding load and did not take this request.',
+    remedy: 'Retry after the retry-after header; lower-priority traffic is shed first.',
+  },
+  queue_timeout: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    message: 'The request waited too long for capacity.',
+    remedy: 'Retry after the retry-after header, or send it as a higher priority class.',
+  },
   no_healthy_upstream: {
     status: 503,
     openai: 'server_error',

@@ -8,7 +8,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { errorHeaders } from './errors.ts';
 import type { InFlight } from './inflight.ts';
 import { finishOutcome } from './outcome.ts';
-import { type RelayResult, relayStream, relayUnary, resilienceHeaders } from './relay.ts';
+import { type RelayResult, relayStream, relayUnary, resilienceHeaders, writeSseHead } from './relay.ts';
 
 export interface ChatRouteDeps {
   stages: readonly Stage[];
@@ -47,6 +47,21 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       failovers: 0,
     };
     const relay: RelayResult = { collector: new ResponseCollector(), headersSent: false };
+    // The waiting room: a queued streaming caller gets the stream opened and SSE comments with its place
+    // in line (at most once a second), which SDKs ignore and the chat app shows.
+    let lastTold = 0;
+    ctx.onQueued = (position, etaMs) => {
+      if (!ctx.request?.stream || res.destroyed) return;
+      const now = performance.now();
+      if (res.headersSent && now - lastTold < 1_000) return;
+      lastTold = now;
+      if (!res.headersSent) {
+        reply.hijack();
+        writeSseHead(res, { ...resilienceHeaders(ctx), 'x-request-id': req.id });
+        relay.headersSent = true;
+      }
+      res.write(`: queue position=${position} eta_ms=${etaMs}\n\n`);
+    };
     let status = 200;
     let failure: HoldfastError | undefined;
     try {
@@ -74,7 +89,20 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       failure = toHoldfastError(err);
       if (failure.code === 'internal_error' && !abort.signal.aborted)
         deps.logger.error({ err, reqId: req.id }, 'internal error');
-      if (!relay.headersSent && !abort.signal.aborted) {
+      if (relay.headersSent && !res.writableEnded && !res.destroyed && relay.collector.content.length === 0) {
+        // Opened by the waiting room, then refused (shed, timed out): say so in band, in the dialect.
+        status = 200;
+        res.end(
+          door
+            .streamRenderer({
+              id: door.newId(),
+              model: ctx.request?.model ?? '',
+              created: Math.floor(ctx.startedAt / 1000),
+              includeUsage: false,
+            })
+            .error(failure),
+        );
+      } else if (!relay.headersSent && !abort.signal.aborted) {
         status = failure.status;
         const body = JSON.stringify(door.renderError(failure));
         if (reply.sent || res.headersSent) {

@@ -41,6 +41,8 @@ export function flagFor(
     case 'client_error':
       return err?.code === 'rate_limited' ? 'RATE_LIMITED' : 'CLIENT_ERROR';
     case 'gateway_error':
+      if (err?.code === 'load_shed') return 'SHED';
+      if (err?.code === 'queue_timeout') return 'QUEUE_TIMEOUT';
       return err?.code === 'shutting_down' ? 'SHUTTING_DOWN' : 'INTERNAL';
     case 'upstream_error':
       if (err?.code === 'no_healthy_upstream') return 'NO_HEALTHY_UPSTREAM';

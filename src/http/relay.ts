@@ -14,6 +14,16 @@ export interface RelayResult {
   headersSent: boolean;
 }
 
+export function writeSseHead(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    ...headers,
+  });
+}
+
 /** Which deployment answered and how hard it was, for callers and for debugging. */
 export function resilienceHeaders(ctx: RequestContext): Record<string, string> {
   const h: Record<string, string> = { ...ctx.responseHeaders, 'x-holdfast-attempts': String(ctx.attempts) };
@@ -106,14 +116,8 @@ export async function relayStream(
   // A held promise that later rejects must not surface as an unhandled rejection before we await it.
   pending?.catch(() => {});
 
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    ...resilienceHeaders(ctx),
-    ...opts.headers,
-  });
+  // The waiting room may already have opened the stream to tell a queued caller its place.
+  if (!res.headersSent) writeSseHead(res, { ...resilienceHeaders(ctx), ...opts.headers });
   result.headersSent = true;
   const renderer = ctx.door.streamRenderer(renderContext(ctx, result.collector));
   let lastWrite = performance.now();

@@ -29,6 +29,8 @@ export interface ServerDeps {
   isReady(): boolean;
   isDraining(): boolean;
   chaos?: { registry: ChaosRegistry; deployments: () => readonly string[] };
+  /** Queue length and expected wait per model (the waiting room's public face). */
+  queueReport?: () => unknown;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -146,6 +148,11 @@ export function buildServer(deps: ServerDeps) {
       authenticate: (headers) => deps.authenticator.authenticate(headers),
       logger: deps.logger,
     });
+  }
+
+  if (deps.queueReport) {
+    const report = deps.queueReport;
+    app.get('/holdfast/queue', async () => ({ models: report() }));
   }
 
   app.get('/health/live', async () => ({ status: 'ok' }));

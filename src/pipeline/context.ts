@@ -32,6 +32,8 @@ export interface RequestContext {
   readonly ip: string;
   /** Headers every answer carries (rate-limit state, …), whatever its outcome. */
   readonly responseHeaders: Record<string, string>;
+  /** Called while the request waits for capacity (the waiting room): its place and expected wait. */
+  onQueued?: (position: number, estimatedWaitMs: number) => void;
   /** Run once when the request ends, with the tokens it really used (limits release and refund here). */
   readonly onEnd: Array<(usage: { inputTokens: number; outputTokens: number }) => void>;
   readonly body: unknown;

@@ -83,7 +83,10 @@ export interface DeploymentState {
   readonly group: GroupState;
   outstanding: number;
   readonly ttftEwma: PeakEwma;
+  /** Time to first event of streamed attempts. */
   readonly ttft: SlidingQuantile;
+  /** Whole-answer time of unary attempts (their first event is the whole answer). */
+  readonly unary: SlidingQuantile;
 }
 
 interface Picked {
@@ -98,6 +101,7 @@ export interface GroupState {
   readonly config: ModelConfig;
   readonly deployments: DeploymentState[];
   readonly ttft: SlidingQuantile;
+  readonly unary: SlidingQuantile;
   readonly retryBudget: RetryBudget;
   readonly hedgeBudget: HedgeBudget;
 }
@@ -162,6 +166,7 @@ export class ResilienceEngine {
         config: m,
         deployments: [],
         ttft: new SlidingQuantile({}, opts.clock),
+        unary: new SlidingQuantile({}, opts.clock),
         retryBudget: new RetryBudget(
           {
             ratio: m.retry.budget_ratio,
@@ -182,6 +187,7 @@ export class ResilienceEngine {
           outstanding: 0,
           ttftEwma: new PeakEwma({}, opts.clock),
           ttft: new SlidingQuantile({}, opts.clock),
+          unary: new SlidingQuantile({}, opts.clock),
         };
         group.deployments.push(state);
         this.deployments.set(d.id, state);
@@ -239,8 +245,11 @@ export class ResilienceEngine {
     return undefined;
   }
 
-  #firstByteMs(d: DeploymentState, deadline: Deadline): number {
-    const p95 = d.ttft.quantile(0.95) ?? d.group.ttft.quantile(0.95);
+  #firstByteMs(d: DeploymentState, deadline: Deadline, stream: boolean): number {
+    // A unary attempt's first event is the whole answer, so it is judged against unary latencies.
+    const p95 = stream
+      ? (d.ttft.quantile(0.95) ?? d.group.ttft.quantile(0.95))
+      : (d.unary.quantile(0.95) ?? d.group.unary.quantile(0.95));
     const ms = firstByteTimeout(p95, {
       floorMs: this.#res.first_byte.floor_ms,
       multiplier: this.#res.first_byte.multiplier,
@@ -249,9 +258,9 @@ export class ResilienceEngine {
     return Math.max(1, Math.min(ms, deadline.remaining()));
   }
 
-  #hedgeDelay(group: GroupState): number | undefined {
+  #hedgeDelay(group: GroupState, stream: boolean): number | undefined {
     if (!group.config.hedge.enabled) return undefined;
-    const p95 = group.ttft.quantile(0.95);
+    const p95 = (stream ? group.ttft : group.unary).quantile(0.95);
     return p95 === undefined ? undefined : Math.max(group.config.hedge.min_delay_ms, p95);
   }
 
@@ -329,7 +338,7 @@ export class ResilienceEngine {
         const req: ChatRequest = continuing ? continuationRequest(ctx.request!, out.text) : ctx.request!;
         out.beginAttempt(continuing);
         try {
-          const hedgeDelay = !continuing && n === 1 ? this.#hedgeDelay(primary) : undefined;
+          const hedgeDelay = !continuing && n === 1 ? this.#hedgeDelay(primary, req.stream) : undefined;
           yield* this.#attempt(picked, req, ctx, out, deadline, hedgeDelay, tried);
           return;
         } catch (err) {
@@ -443,7 +452,7 @@ export class ResilienceEngine {
       picked,
       req,
       ctx,
-      this.#firstByteMs(d, deadline),
+      this.#firstByteMs(d, deadline, req.stream),
       d.runtime.config.timeouts.idle_ms,
       deadline,
     );
@@ -464,9 +473,10 @@ export class ResilienceEngine {
   }
 
   /** @internal */
-  observeTtft(dep: DeploymentState, ms: number): void {
-    dep.ttft.observe(ms);
-    dep.group.ttft.observe(ms);
+  observeTtft(dep: DeploymentState, ms: number, stream: boolean): void {
+    const [own, group] = stream ? [dep.ttft, dep.group.ttft] : [dep.unary, dep.group.unary];
+    own.observe(ms);
+    group.observe(ms);
     dep.ttftEwma.observe(ms);
   }
 
@@ -483,6 +493,7 @@ class Started {
   readonly #engine: ResilienceEngine;
   readonly #dep: DeploymentState;
   readonly #probe: boolean;
+  readonly #stream: boolean;
   readonly #ctx: RequestContext;
   readonly #ac = new AbortController();
   readonly #it: AsyncIterator<StreamEvent>;
@@ -510,6 +521,7 @@ class Started {
     const dep = picked.dep;
     this.#dep = dep;
     this.#probe = picked.probe;
+    this.#stream = req.stream;
     this.#ctx = ctx;
     this.#firstByteMs = firstByteMs;
     this.#idleMs = idleMs;
@@ -558,7 +570,7 @@ class Started {
       const now = this.#engine.clock.now();
       if (this.#firstAt === undefined && !r.done) {
         this.#firstAt = now;
-        this.#engine.observeTtft(this.#dep, now - this.#t0);
+        this.#engine.observeTtft(this.#dep, now - this.#t0, this.#stream);
       }
       this.#lastAt = now;
       if (this.#timedOut) throw this.#timedOut;

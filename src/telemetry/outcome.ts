@@ -21,6 +21,8 @@ export type OutcomeFlag =
   | 'HEDGED'
   | 'CLIENT_ERROR'
   | 'RATE_LIMITED'
+  | 'SHED'
+  | 'QUEUE_TIMEOUT'
   | 'CLIENT_CLOSED'
   | 'NO_HEALTHY_UPSTREAM'
   | 'UPSTREAM_ERROR'

@@ -336,7 +336,8 @@ describe('hedging, tools, mid-stream policy and deadlines', () => {
     const models = trio().map((m) => ({ ...m, hedge: { budget_ratio: 1, min_delay_ms: 40 } }));
     const t = await startTestGateway({ models, resilience, store: { data_dir: 'memory://' } });
     try {
-      await traffic(t, 30, 'hedge-warm-up');
+      // Enough unary answers (half the mix) for the group's unary latency p95 that times the hedge.
+      await traffic(t, 60, 'hedge-warm-up');
       await setFault(t, 'd1', { slow_ms: 250 });
       const seen: string[] = [];
       for (let i = 0; i < 24; i++) {

@@ -55,6 +55,7 @@ export async function startTestGateway(input: Partial<ConfigInput> = {}): Promis
       models: input.models ?? simModels(),
       ...(input.resilience ? { resilience: input.resilience } : {}),
       ...(input.limits ? { limits: input.limits } : {}),
+      ...(input.admission ? { admission: input.admission } : {}),
     },
     {},
   );

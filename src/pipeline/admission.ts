@@ -1,0 +1,249 @@
+import { subscribe } from 'node:diagnostics_channel';
+import type { ModelConfig } from '../config/schema.ts';
+import { HoldfastError } from '../core/errors.ts';
+import { AdaptiveLimit } from '../overload/adaptive-limit.ts';
+import { AdmissionQueue, type Priority, type Ticket } from '../overload/queue.ts';
+import type { Clock } from '../resilience/types.ts';
+import { ATTEMPT_CHANNEL, type AttemptRecord } from '../telemetry/outcome.ts';
+import type { RequestContext, Stage } from './context.ts';
+import { estimateTokens } from './rate-limit.ts';
+import type { ResilienceEngine } from './resilient.ts';
+
+export const PRIORITY_HEADER = 'x-holdfast-priority';
+const PRIORITIES: readonly Priority[] = ['critical', 'interactive', 'batch'];
+
+/** Kinds that mean "you are sending me too much": the adaptive limit backs off on them. */
+const OVERLOAD_KINDS = new Set(['rate_limited', 'overloaded', 'timeout']);
+
+interface Waiter {
+  ctx: RequestContext;
+  resolve(): void;
+  reject(err: HoldfastError): void;
+}
+
+/** Per model group: how much it may have in flight (the sum of its deployments' adaptive limits). */
+interface GroupGate {
+  name: string;
+  inflight: number;
+  deployments: string[];
+  queue: AdmissionQueue<Waiter>;
+  /** Queued tickets by id (the queue reports positions by id). */
+  waiting: Map<number, Ticket<Waiter>>;
+}
+
+export interface QueueReport {
+  model: string;
+  inflight: number;
+  capacity: number;
+  queued: number;
+  byClass: Record<Priority, number>;
+  oldestWaitMs: number;
+  estimatedWaitMs: number;
+}
+
+/**
+ * Admission control: a request enters when its model group has room under the adaptive concurrency
+ * limits of its deployments (Gradient2 on observed TTFT, cut on 429/529/timeouts), otherwise it waits in
+ * a priority queue that is fair across tenants (virtual token counters) and sheds by CoDel, maximum wait
+ * and unmeetable deadlines. A waiting streaming caller hears its position (the waiting room).
+ */
+export class Admission {
+  readonly #gates = new Map<string, GroupGate>();
+  readonly #limits = new Map<string, AdaptiveLimit>();
+  readonly #engine: ResilienceEngine;
+  readonly #clock: Clock;
+  readonly #defaultOutput: number;
+  #sweeper: NodeJS.Timeout | undefined;
+  readonly #onAttempt = (m: unknown): void => this.#observe(m as AttemptRecord);
+
+  constructor(opts: {
+    models: readonly ModelConfig[];
+    engine: ResilienceEngine;
+    clock: Clock;
+    defaultOutputTokens: number;
+    limits?: { initial: number; min: number; max: number };
+  }) {
+    this.#engine = opts.engine;
+    this.#clock = opts.clock;
+    this.#defaultOutput = opts.defaultOutputTokens;
+    for (const m of opts.models) {
+      this.#gates.set(m.name, {
+        name: m.name,
+        inflight: 0,
+        deployments: m.deployments.map((d) => d.id),
+        queue: new AdmissionQueue<Waiter>({}, opts.clock),
+        waiting: new Map(),
+      });
+      for (const d of m.deployments)
+        this.#limits.set(d.id, new AdaptiveLimit({ ...opts.limits }, opts.clock));
+    }
+    subscribe(ATTEMPT_CHANNEL, this.#onAttempt);
+  }
+
+  #observe(a: AttemptRecord): void {
+    const limit = this.#limits.get(a.deployment);
+    if (!limit) return;
+    const overloaded = !a.ok && a.errorKind !== undefined && OVERLOAD_KINDS.has(a.errorKind);
+    const dep = this.#engine.deployments.get(a.deployment);
+    limit.onSample({ rttMs: a.ttftMs ?? a.latencyMs, inflight: (dep?.outstanding ?? 0) + 1, overloaded });
+  }
+
+  /** What the group may have in flight: its available deployments' limits added up (at least 1). */
+  capacity(group: string): number {
+    const g = this.#gates.get(group);
+    if (!g) return 0;
+    let sum = 0;
+    for (const id of g.deployments)
+      if (this.#engine.outlier.isAvailable(id)) sum += this.#limits.get(id)!.limit();
+    return Math.max(1, sum);
+  }
+
+  #priorityOf(ctx: RequestContext): Priority {
+    const raw = ctx.headers[PRIORITY_HEADER];
+    const asked =
+      typeof raw === 'string' && (PRIORITIES as readonly string[]).includes(raw)
+        ? (raw as Priority)
+        : 'interactive';
+    // Only the operator may jump the queue.
+    return asked === 'critical' && ctx.caller?.kind !== 'admin' && ctx.caller?.kind !== 'open'
+      ? 'interactive'
+      : asked;
+  }
+
+  #tenantOf(ctx: RequestContext): string {
+    if (ctx.caller?.kind === 'key') return `key:${ctx.caller.keyId}`;
+    return ctx.request?.user ? `user:${ctx.request.user}` : `ip:${ctx.ip}`;
+  }
+
+  readonly stage: Stage = {
+    name: 'admission',
+    run: (ctx) => this.#admit(ctx),
+  };
+
+  async #admit(ctx: RequestContext): Promise<void> {
+    const gate = this.#gates.get(ctx.route!.name);
+    if (!gate) return;
+    const tenant = this.#tenantOf(ctx);
+    const estimate = estimateTokens(ctx.request!, this.#defaultOutput);
+    const priority = this.#priorityOf(ctx);
+    const started = this.#clock.now();
+    if (gate.queue.size() === 0 && gate.inflight < this.capacity(gate.name)) {
+      gate.inflight += 1;
+      this.#track(gate, ctx, tenant, priority, started);
+      return;
+    }
+    const waited = new Promise<void>((resolve, reject) => {
+      const t = gate.queue.enqueue({
+        value: { ctx, resolve, reject },
+        tenant,
+        priority,
+        estimatedTokens: estimate,
+      });
+      if ('rejected' in t) {
+        reject(
+          new HoldfastError('load_shed', { message: 'The queue for this model is full.', retryAfterSec: 1 }),
+        );
+        return;
+      }
+      const ticket: Ticket<Waiter> = t;
+      gate.waiting.set(ticket.id, ticket);
+      const onAbort = (): void => {
+        gate.queue.cancel(ticket);
+        gate.waiting.delete(ticket.id);
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      this.#tellPosition(gate, ticket);
+      this.#ensureSweeper();
+    });
+    // #drain counted this request in flight when it let it through.
+    await waited;
+    this.#track(gate, ctx, tenant, priority, started);
+  }
+
+  #track(gate: GroupGate, ctx: RequestContext, tenant: string, priority: Priority, started: number): void {
+    const waitedMs = this.#clock.now() - started;
+    if (waitedMs > 0) ctx.responseHeaders['x-holdfast-queue-ms'] = String(Math.round(waitedMs));
+    const entered = this.#clock.now();
+    ctx.onEnd.push((usage) => {
+      gate.inflight -= 1;
+      gate.queue.charge(tenant, usage.inputTokens, usage.outputTokens);
+      gate.queue.recordService(priority, this.#clock.now() - entered);
+      this.#drain(gate);
+    });
+  }
+
+  #drain(gate: GroupGate): void {
+    while (gate.inflight < this.capacity(gate.name)) {
+      const next = gate.queue.next();
+      if (!next) break;
+      gate.waiting.delete(next.id);
+      if (next.value.ctx.signal.aborted) continue;
+      // Counted now, not in the waiter's continuation, so this loop cannot over-admit.
+      gate.inflight += 1;
+      next.value.resolve();
+    }
+    if (gate.waiting.size === 0) return;
+    const interval = gate.queue.dispatchIntervalMs() ?? 0;
+    for (const [id, position] of gate.queue.positions()) {
+      gate.waiting.get(id)?.value.ctx.onQueued?.(position, Math.round(position * interval));
+    }
+  }
+
+  #tellPosition(gate: GroupGate, t: Ticket<Waiter>): void {
+    t.value.ctx.onQueued?.(gate.queue.position(t), Math.round(gate.queue.estimatedWaitMs(t)));
+  }
+
+  #ensureSweeper(): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      let any = false;
+      for (const gate of this.#gates.values()) {
+        for (const { ticket, reason } of gate.queue.expire()) {
+          gate.waiting.delete(ticket.id);
+          ticket.value.reject(
+            reason === 'deadline'
+              ? new HoldfastError('load_shed', {
+                  message: 'The request could not be served before its deadline.',
+                  retryAfterSec: 1,
+                })
+              : reason === 'displaced'
+                ? new HoldfastError('load_shed', {
+                    message: 'A higher-priority request took this place in the queue.',
+                    retryAfterSec: 1,
+                  })
+                : new HoldfastError('queue_timeout', {
+                    message: 'The request waited too long for capacity.',
+                    retryAfterSec: 2,
+                  }),
+          );
+        }
+        this.#drain(gate);
+        if (gate.queue.size() > 0) any = true;
+      }
+      if (!any) {
+        clearInterval(this.#sweeper);
+        this.#sweeper = undefined;
+      }
+    }, 50);
+    this.#sweeper.unref();
+  }
+
+  report(): QueueReport[] {
+    return [...this.#gates.values()].map((g) => {
+      const st = g.queue.stats();
+      return {
+        model: g.name,
+        inflight: g.inflight,
+        capacity: this.capacity(g.name),
+        queued: st.length,
+        byClass: st.byClass,
+        oldestWaitMs: Math.round(st.oldestWaitMs),
+        estimatedWaitMs: Math.round(g.queue.estimatedWaitMsFor('interactive')),
+      };
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+}

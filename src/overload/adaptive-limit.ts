@@ -1,0 +1,199 @@
+import type { Clock } from '../resilience/types.ts';
+
+export interface AdaptiveLimitOptions {
+  initial?: number;
+  min?: number;
+  max?: number;
+  /** Weight of each new estimate against the current limit (1 = no smoothing). */
+  smoothing?: number;
+  /** Latency may rise this far above the long-run average before the limit shrinks. */
+  rttTolerance?: number;
+  /** Multiplier applied on an overload signal (AIMD's multiplicative decrease). */
+  backoff?: number;
+  /** Windows in the long-run RTT average (exponential, 2 / (n + 1) per window after a warm-up). */
+  longWindow?: number;
+  /** A window of samples closes after at least this long... */
+  windowMs?: number;
+  /** ...and at least this many samples; its average RTT and peak in-flight make one update [WindowedLimit]. */
+  windowSamples?: number;
+  /** How far back the best (lowest) window RTT is remembered, for the reset after an overload cut. */
+  baselineMs?: number;
+}
+
+export interface AdaptiveLimitSample {
+  /** The latency the limit steers on: time to first token for LLM traffic. */
+  rttMs: number;
+  /** Requests in flight to the deployment when this one started (including it). */
+  inflight: number;
+  /** The upstream said it is overloaded (429/529) or the request timed out. */
+  overloaded: boolean;
+}
+
+export interface AdaptiveLimitStats {
+  limit: number;
+  estimate: number;
+  longRttMs: number | undefined;
+  lastRttMs: number | undefined;
+  /** Lowest window RTT within `baselineMs`. */
+  baselineRttMs: number | undefined;
+}
+
+/**
+ * Netflix concurrency-limits' Gradient2 (wrapped in its WindowedLimit) with AIMD backoff.
+ *
+ * The long-run RTT stands for latency without queueing; a window whose average RTT is above long × tolerance
+ * means requests are waiting inside the upstream, so the limit is scaled by the gradient long × tolerance /
+ * short (at most halving it per window), then given sqrt(limit) of headroom so it keeps probing upward while
+ * latency is flat. Samples are averaged per window because one update per answer overreacts: a burst of
+ * slow answers would compound dozens of cuts before the first of them could take effect.
+ *
+ * Upstream overload signals cut the limit by `backoff` at once: they mean we are past capacity whatever
+ * latency says (a 529 is usually fast). Gradient2's long average also drifts up whenever the limit runs a
+ * little hot (it absorbs the queueing it should detect), so a cut also brings the long RTT back down to the
+ * best window seen within `baselineMs`: the overload proves the recent latency included queueing. Against a
+ * simulated upstream with a hard queue (test/overload/adaptive-limit.test.ts), the limit without that reset
+ * settles at the overload threshold (≈1.45× capacity); with it, it saws between ≈1.0× and 1.5× and averages
+ * ≈1.2×. Small capacities run hotter: sqrt(limit) is a third of a limit of 9.
+ */
+export class AdaptiveLimit {
+  readonly #clock: Clock;
+  readonly #min: number;
+  readonly #max: number;
+  readonly #smoothing: number;
+  readonly #tolerance: number;
+  readonly #backoff: number;
+  readonly #longFactor: number;
+  readonly #warmup: number;
+  #estimate: number;
+  #longRtt: number | undefined;
+  #longCount = 0;
+  #lastRtt: number | undefined;
+  #lastCutAt = Number.NEGATIVE_INFINITY;
+  readonly #windowMs: number;
+  readonly #windowSamples: number;
+  #windowStart: number | undefined;
+  #windowCount = 0;
+  #windowSum = 0;
+  #windowInflight = 0;
+  readonly #baseline: SlidingMin;
+
+  constructor(opts: AdaptiveLimitOptions, clock: Clock) {
+    this.#clock = clock;
+    this.#min = Math.max(1, opts.min ?? 1);
+    this.#max = Math.max(this.#min, opts.max ?? 512);
+    this.#smoothing = clamp(opts.smoothing ?? 0.2, 0.01, 1);
+    this.#tolerance = Math.max(1, opts.rttTolerance ?? 1.5);
+    this.#backoff = clamp(opts.backoff ?? 0.9, 0.1, 1);
+    const longWindow = Math.max(1, opts.longWindow ?? 600);
+    this.#longFactor = 2 / (longWindow + 1);
+    this.#warmup = Math.min(10, longWindow);
+    this.#estimate = clamp(opts.initial ?? 16, this.#min, this.#max);
+    this.#windowMs = Math.max(0, opts.windowMs ?? 1_000);
+    this.#windowSamples = Math.max(1, Math.floor(opts.windowSamples ?? 10));
+    this.#baseline = new SlidingMin(Math.max(1, opts.baselineMs ?? 600_000));
+  }
+
+  onSample(sample: AdaptiveLimitSample): void {
+    const now = this.#clock.now();
+    if (sample.overloaded) {
+      // One cut per round trip, as TCP does per window: answers to requests sent before the last cut were
+      // sent under the old limit, and a burst of them arriving together would otherwise compound the cut
+      // (0.9^50) into a collapse to the minimum.
+      const startedAt = now - Math.max(0, sample.rttMs);
+      if (startedAt < this.#lastCutAt) return;
+      this.#lastCutAt = now;
+      this.#estimate = Math.max(this.#min, this.#estimate * this.#backoff);
+      const best = this.#baseline.min(now);
+      if (this.#longRtt !== undefined && best !== undefined) this.#longRtt = Math.min(this.#longRtt, best);
+      return;
+    }
+    if (!(sample.rttMs > 0) || !Number.isFinite(sample.rttMs)) return;
+    this.#windowStart ??= now;
+    this.#windowCount++;
+    this.#windowSum += sample.rttMs;
+    this.#windowInflight = Math.max(this.#windowInflight, sample.inflight);
+    if (this.#windowCount < this.#windowSamples || now - this.#windowStart < this.#windowMs) return;
+    const rtt = this.#windowSum / this.#windowCount;
+    const inflight = this.#windowInflight;
+    this.#windowStart = now;
+    this.#windowCount = 0;
+    this.#windowSum = 0;
+    this.#windowInflight = 0;
+    this.#update(rtt, inflight, now);
+  }
+
+  #update(rtt: number, inflight: number, now: number): void {
+    this.#baseline.add(rtt, now);
+    this.#lastRtt = rtt;
+    let long = this.#observeLong(rtt);
+    // After a long overload the average has absorbed queueing delay; pull it down faster than the slow
+    // average would once latency is back to normal, so the limit can recover [Gradient2].
+    if (long / rtt > 2) {
+      long *= 0.95;
+      this.#longRtt = long;
+    }
+    // App-limited: with so little in flight the latency says nothing about how much more the upstream takes.
+    if (inflight < this.#estimate / 2) return;
+    const gradient = clamp((this.#tolerance * long) / rtt, 0.5, 1);
+    const queueSize = Math.sqrt(this.#estimate);
+    const target = this.#estimate * gradient + queueSize;
+    const next = this.#estimate * (1 - this.#smoothing) + target * this.#smoothing;
+    this.#estimate = clamp(next, this.#min, this.#max);
+  }
+
+  limit(): number {
+    return Math.max(this.#min, Math.floor(this.#estimate));
+  }
+
+  stats(): AdaptiveLimitStats {
+    return {
+      limit: this.limit(),
+      estimate: this.#estimate,
+      longRttMs: this.#longRtt,
+      lastRttMs: this.#lastRtt,
+      baselineRttMs: this.#baseline.min(this.#clock.now()),
+    };
+  }
+
+  #observeLong(rtt: number): number {
+    // A plain mean over the first samples, so the very first answer does not define "normal" on its own.
+    if (this.#longRtt === undefined || this.#longCount < this.#warmup) {
+      this.#longCount++;
+      this.#longRtt =
+        this.#longRtt === undefined ? rtt : this.#longRtt + (rtt - this.#longRtt) / this.#longCount;
+    } else {
+      this.#longRtt += (rtt - this.#longRtt) * this.#longFactor;
+    }
+    return this.#longRtt;
+  }
+}
+
+/** Minimum over roughly the last `spanMs`, in ten buckets so memory stays constant. */
+class SlidingMin {
+  readonly #bucketMs: number;
+  readonly #buckets: Array<{ start: number; min: number }> = [];
+
+  constructor(spanMs: number) {
+    this.#bucketMs = spanMs / 10;
+  }
+
+  add(x: number, now: number): void {
+    const last = this.#buckets.at(-1);
+    if (last && now - last.start < this.#bucketMs) last.min = Math.min(last.min, x);
+    else this.#buckets.push({ start: now, min: x });
+    if (this.#buckets.length > 10) this.#buckets.shift();
+  }
+
+  min(now: number): number | undefined {
+    let m: number | undefined;
+    for (const b of this.#buckets) {
+      if (now - b.start >= this.#bucketMs * 11) continue;
+      m = m === undefined ? b.min : Math.min(m, b.min);
+    }
+    return m;
+  }
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, x));
+}

@@ -266,7 +266,7 @@ export const configSchema = z
         /** Queue requests when no deployment has room (off: send everything straight through). */
         enabled: z.boolean().default(true),
         /** Each deployment's adaptive concurrency limit starts here and moves between min and max. */
-        initial_limit: z.number().int().positive().default(16),
+        initial_limit: z.number().int().positive().default(128),
         min_limit: z.number().int().positive().default(1),
         max_limit: z.number().int().positive().default(512),
       })

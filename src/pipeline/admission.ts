@@ -71,7 +71,8 @@ export class Admission {
         name: m.name,
         inflight: 0,
         deployments: m.deployments.map((d) => d.id),
-        queue: new AdmissionQueue<Waiter>({}, opts.clock),
+        // A full queue makes room for higher classes and for tenants with shorter backlogs.
+        queue: new AdmissionQueue<Waiter>({ displace: true }, opts.clock),
         waiting: new Map(),
       });
       for (const d of m.deployments)
@@ -177,7 +178,11 @@ export class Admission {
       const next = gate.queue.next();
       if (!next) break;
       gate.waiting.delete(next.id);
-      if (next.value.ctx.signal.aborted) continue;
+      if (next.value.ctx.signal.aborted) {
+        // next() charged its estimate to the tenant; a request that never ran used nothing.
+        gate.queue.charge(next.tenant, 0, 0);
+        continue;
+      }
       // Counted now, not in the waiter's continuation, so this loop cannot over-admit.
       gate.inflight += 1;
       next.value.resolve();

@@ -339,7 +339,20 @@ export class ResilienceEngine {
         out.beginAttempt(continuing);
         try {
           const hedgeDelay = !continuing && n === 1 ? this.#hedgeDelay(primary, req.stream) : undefined;
-          yield* this.#attempt(picked, req, ctx, out, deadline, hedgeDelay, tried);
+          const { winner, first } = await this.#begin(picked, req, ctx, deadline, hedgeDelay, tried);
+          // Streamed here rather than in a nested generator: every event crossing one fewer async layer
+          // is measurable on long streams.
+          let ev = first;
+          try {
+            while (!ev.done) {
+              for (const e of out.accept(ev.value)) yield e;
+              ev = await winner.next();
+            }
+            winner.succeed();
+          } finally {
+            // The consumer stopped early (caller gone): end the attempt without blaming the deployment.
+            winner.abandon();
+          }
           return;
         } catch (err) {
           out.failAttempt();
@@ -361,18 +374,17 @@ export class ResilienceEngine {
   }
 
   /**
-   * One attempt, or two when a hedge fires: whichever produces its first event first wins and the other
-   * is cancelled. Events pass through `out` on their way to the caller.
+   * Starts one attempt, or two when a hedge fires, and resolves with the one that produced its first
+   * event first (the other is cancelled).
    */
-  async *#attempt(
+  async #begin(
     picked: Picked,
     req: ChatRequest,
     ctx: RequestContext,
-    out: Continuity,
     deadline: Deadline,
     hedgeDelay: number | undefined,
     tried: Set<string>,
-  ): AsyncGenerator<StreamEvent> {
+  ): Promise<{ winner: Started; first: IteratorResult<StreamEvent> }> {
     const dep = picked.dep;
     const a = this.#start(picked, req, ctx, deadline);
     let winner = a;
@@ -425,18 +437,7 @@ export class ResilienceEngine {
         first = settled!.value!;
       }
     }
-    // From here on one attempt streams.
-    let ev = first;
-    try {
-      while (!ev.done) {
-        for (const e of out.accept(ev.value)) yield e;
-        ev = await winner.next();
-      }
-      winner.succeed();
-    } finally {
-      // The consumer stopped early (caller gone): end the attempt without blaming the deployment.
-      winner.abandon();
-    }
+    return { winner, first };
   }
 
   #hedgeTarget(primary: DeploymentState, tried: ReadonlySet<string>): Picked | undefined {

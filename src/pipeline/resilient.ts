@@ -165,8 +165,8 @@ export class ResilienceEngine {
         name: m.name,
         config: m,
         deployments: [],
-        ttft: new SlidingQuantile({}, opts.clock),
-        unary: new SlidingQuantile({}, opts.clock),
+        ttft: new SlidingQuantile({ staleMs: 250 }, opts.clock),
+        unary: new SlidingQuantile({ staleMs: 250 }, opts.clock),
         retryBudget: new RetryBudget(
           {
             ratio: m.retry.budget_ratio,
@@ -186,8 +186,8 @@ export class ResilienceEngine {
           group,
           outstanding: 0,
           ttftEwma: new PeakEwma({}, opts.clock),
-          ttft: new SlidingQuantile({}, opts.clock),
-          unary: new SlidingQuantile({}, opts.clock),
+          ttft: new SlidingQuantile({ staleMs: 250 }, opts.clock),
+          unary: new SlidingQuantile({ staleMs: 250 }, opts.clock),
         };
         group.deployments.push(state);
         this.deployments.set(d.id, state);

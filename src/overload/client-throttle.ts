@@ -5,6 +5,11 @@ export interface ClientThrottleOptions {
   windowMs?: number;
   /** Requests may run up to k × accepts before any are rejected locally; 2 in the SRE book. */
   k?: number;
+  /**
+   * Below this many requests in the window nothing is rejected: at low volume a single refusal would read
+   * as p = 0.5 and starve an upstream that had one bad moment. Default 10.
+   */
+  minRequests?: number;
 }
 
 export interface ClientThrottleStats {
@@ -28,6 +33,7 @@ export interface ClientThrottleStats {
 export class ClientThrottle {
   readonly #rng: Rng;
   readonly #k: number;
+  readonly #minRequests: number;
   readonly #requests: WindowCounter;
   readonly #accepts: WindowCounter;
 
@@ -35,6 +41,7 @@ export class ClientThrottle {
     const windowMs = opts.windowMs ?? 120_000;
     this.#rng = rng;
     this.#k = Math.max(1, opts.k ?? 2);
+    this.#minRequests = Math.max(0, opts.minRequests ?? 10);
     // 24 buckets of 5 s: the probability decays smoothly instead of in 12-second steps.
     this.#requests = new WindowCounter(windowMs, clock, 24);
     this.#accepts = new WindowCounter(windowMs, clock, 24);
@@ -59,6 +66,7 @@ export class ClientThrottle {
 
   rejectProbability(): number {
     const requests = this.#requests.total();
+    if (requests < this.#minRequests) return 0;
     const accepts = this.#accepts.total();
     return Math.max(0, (requests - this.#k * accepts) / (requests + 1));
   }

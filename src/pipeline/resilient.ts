@@ -3,6 +3,7 @@ import type { ModelConfig, ResilienceConfig } from '../config/schema.ts';
 import type { ChatRequest, StreamEvent } from '../core/chat.ts';
 import { HoldfastError } from '../core/errors.ts';
 import { UpstreamError } from '../core/upstream-error.ts';
+import { ClientThrottle } from '../overload/client-throttle.ts';
 import type { DeploymentRuntime } from '../providers/registry.ts';
 import {
   Balancer,
@@ -83,6 +84,8 @@ export interface DeploymentState {
   readonly group: GroupState;
   outstanding: number;
   readonly ttftEwma: PeakEwma;
+  /** Google SRE client-side throttling: refuse locally, cheaply, what this upstream keeps rejecting. */
+  readonly throttle: ClientThrottle;
   /** Time to first event of streamed attempts. */
   readonly ttft: SlidingQuantile;
   /** Whole-answer time of unary attempts (their first event is the whole answer). */
@@ -113,6 +116,9 @@ export interface EngineOptions {
   clock: Clock;
   rng: Rng;
 }
+
+/** Rejections that mean "you are sending me too much" (feed client-side throttling). */
+const THROTTLE_KINDS = new Set(['rate_limited', 'overloaded']);
 
 /** The latency a failure counts as in the balancer's load score. */
 const FAILURE_PENALTY_MS = 1_000;
@@ -186,6 +192,7 @@ export class ResilienceEngine {
           group,
           outstanding: 0,
           ttftEwma: new PeakEwma({}, opts.clock),
+          throttle: new ClientThrottle({}, opts.clock, opts.rng),
           ttft: new SlidingQuantile({ staleMs: 250 }, opts.clock),
           unary: new SlidingQuantile({ staleMs: 250 }, opts.clock),
         };
@@ -238,6 +245,11 @@ export class ResilienceEngine {
       const id = (lastResort ? this.#balancer : this.#strictBalancer).pick(candidates, load, exclude);
       if (id === undefined) return undefined;
       const dep = this.deployments.get(id)!;
+      // An upstream that keeps answering 429/529 is spared most of our traffic for a while.
+      if (dep.throttle.shouldReject()) {
+        exclude.add(id);
+        continue;
+      }
       if (this.outlier.state(id) !== 'probing') return { dep, probe: false };
       if (this.outlier.acquireProbe(id)) return { dep, probe: true };
       exclude.add(id);
@@ -461,6 +473,7 @@ export class ResilienceEngine {
 
   /** @internal bookkeeping shared with Started. */
   record(dep: DeploymentState, ok: boolean, err?: UpstreamError, probe = false): void {
+    dep.throttle.record(!(err && THROTTLE_KINDS.has(err.kind)));
     if (ok) this.outlier.recordSuccess(dep.id);
     else if (err?.deploymentFault) this.outlier.recordFailure(dep.id);
     // A deployment that fails fast would otherwise look like the fastest one to the balancer: charge a

@@ -89,7 +89,8 @@ export class SlidingQuantile {
 
   #sortedWindow(): Float64Array {
     const now = this.#clock.now();
-    const fresh = !this.#dirty || (now - this.#sortedAt < this.#staleMs && this.#sorted!.length >= this.#minSamples);
+    const fresh =
+      !this.#dirty || (now - this.#sortedAt < this.#staleMs && this.#sorted!.length >= this.#minSamples);
     if (this.#sorted && fresh) return this.#sorted;
     const cap = this.#values.length;
     const out = new Float64Array(this.#size);

@@ -57,7 +57,7 @@ describe('ClientThrottle', () => {
 
   it('uses the injected rng: reject exactly when rng() < p', () => {
     let next = 0;
-    const t = new ClientThrottle({}, fakeClock(), () => next);
+    const t = new ClientThrottle({ minRequests: 0 }, fakeClock(), () => next);
     records(t, false, 3);
     // (3 − 0) / 4
     expect(t.rejectProbability()).toBe(0.75);
@@ -104,5 +104,16 @@ describe('ClientThrottle', () => {
     expect(forwarded / (seconds * 100)).toBeGreaterThan(0.45);
     expect(forwarded / (seconds * 100)).toBeLessThan(0.6);
     expect(t.rejectProbability()).toBeCloseTo(50 / 101, 1);
+  });
+});
+
+describe('ClientThrottle at low volume', () => {
+  it('rejects nothing below minRequests, so one bad moment does not starve an upstream', () => {
+    const t = new ClientThrottle({ minRequests: 10 }, { now: () => 0 }, () => 0);
+    for (let i = 0; i < 9; i++) t.record(false);
+    expect(t.rejectProbability()).toBe(0);
+    expect(t.shouldReject()).toBe(false);
+    t.record(false);
+    expect(t.rejectProbability()).toBeCloseTo(10 / 11);
   });
 });

@@ -517,6 +517,14 @@ function check(results: ScenarioResult[]): Check[] {
       pass: r.exactness.mismatches <= LIMITS.maxMismatches,
     });
     if (r.kind === 'outage') {
+      // The fallback group is healthy, so a caller should never notice the outage.
+      out.push({
+        name: 'outage client errors',
+        scenario: r.key,
+        value: r.errors,
+        limit: '<= 0',
+        pass: r.errors === 0,
+      });
       out.push({
         name: 'attempts per request',
         scenario: r.key,
@@ -637,6 +645,10 @@ function report(results: ScenarioResult[], checks: Check[]): string {
     [
       `full outage amplification <= ${LIMITS.maxOutageAmplification} attempts/request`,
       checks.filter((c) => c.name === 'attempts per request'),
+    ],
+    [
+      'full outage served by the fallback with zero client errors',
+      checks.filter((c) => c.name === 'outage client errors'),
     ],
   ];
   for (const [name, cs] of summary) {

@@ -25,7 +25,6 @@ interface Waiter {
 interface GroupGate {
   name: string;
   inflight: number;
-  deployments: string[];
   queue: AdmissionQueue<Waiter>;
   /** Queued tickets by id (the queue reports positions by id). */
   waiting: Map<number, Ticket<Waiter>>;
@@ -70,7 +69,6 @@ export class Admission {
       this.#gates.set(m.name, {
         name: m.name,
         inflight: 0,
-        deployments: m.deployments.map((d) => d.id),
         // A full queue makes room for higher classes and for tenants with shorter backlogs.
         queue: new AdmissionQueue<Waiter>({ displace: true }, opts.clock),
         waiting: new Map(),
@@ -89,13 +87,16 @@ export class Admission {
     limit.onSample({ rttMs: a.ttftMs ?? a.latencyMs, inflight: (dep?.outstanding ?? 0) + 1, overloaded });
   }
 
-  /** What the group may have in flight: its available deployments' limits added up (at least 1). */
+  /**
+   * What the group may have in flight: the adaptive limits of every available deployment it can reach,
+   * its fallback groups' included (a group whose own deployments are all down still serves through them).
+   */
   capacity(group: string): number {
-    const g = this.#gates.get(group);
-    if (!g) return 0;
     let sum = 0;
-    for (const id of g.deployments)
-      if (this.#engine.outlier.isAvailable(id)) sum += this.#limits.get(id)!.limit();
+    for (const g of this.#engine.chain(group)) {
+      for (const d of g.deployments)
+        if (this.#engine.outlier.isAvailable(d.id)) sum += this.#limits.get(d.id)!.limit();
+    }
     return Math.max(1, sum);
   }
 

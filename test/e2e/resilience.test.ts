@@ -257,6 +257,13 @@ describe('fallback groups', () => {
       const r = await traffic(t, 24, 'fallback');
       expect(r.failures).toEqual([]);
       expect(r.mismatches).toEqual([]);
+      // Admission counts the fallback's room as the group's: a dead group must not throttle to one request.
+      const q = (await (await fetch(`${t.url}/holdfast/queue`)).json()) as {
+        models: Array<{ model: string; capacity: number }>;
+      };
+      expect(q.models.find((m) => m.model === 'chat')!.capacity).toBeGreaterThanOrEqual(
+        q.models.find((m) => m.model === 'backup')!.capacity,
+      );
     } finally {
       await t.close();
     }

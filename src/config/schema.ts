@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEPLOYMENT_FAULT_KINDS, UPSTREAM_ERROR_KINDS } from '../core/upstream-error.ts';
 
 /**
  * The one config schema (holdfast.yaml). snake_case on disk, validated once at startup, then frozen.
@@ -116,33 +117,10 @@ export const deploymentSchema = z
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;
 
 /** Upstream failure kinds (see src/core/upstream-error.ts), as config values. */
-export const failureKind = z.enum([
-  'connection',
-  'timeout',
-  'server',
-  'overloaded',
-  'rate_limited',
-  'quota_exhausted',
-  'bad_request',
-  'context_too_long',
-  'content_filter',
-  'auth',
-  'not_found',
-  'protocol',
-]);
+export const failureKind = z.enum(UPSTREAM_ERROR_KINDS);
 
 /** By default a group falls back on anything that is the provider's fault, never on the caller's mistake. */
-const DEFAULT_FALLBACK_ON = [
-  'connection',
-  'timeout',
-  'server',
-  'overloaded',
-  'rate_limited',
-  'quota_exhausted',
-  'auth',
-  'not_found',
-  'protocol',
-] as const;
+const DEFAULT_FALLBACK_ON = DEPLOYMENT_FAULT_KINDS;
 
 /** One scope's limits; unset means unlimited. */
 const limitSchema = z

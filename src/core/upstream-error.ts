@@ -4,19 +4,22 @@ import { type ErrorCode, HoldfastError } from './errors.ts';
  * What went wrong upstream, in terms the resilience layer can act on. Adapters classify; the core only
  * reads these fields, so it never needs to know which provider failed.
  */
-export type UpstreamErrorKind =
-  | 'connection' // refused, reset, DNS: nothing was sent or received
-  | 'timeout' // connect, first byte, idle or total deadline
-  | 'server' // 5xx that is not overload
-  | 'overloaded' // 529, 503 overloaded
-  | 'rate_limited' // 429 that will clear
-  | 'quota_exhausted' // 429 insufficient_quota / spend cap: won't clear soon
-  | 'bad_request' // 400/422: the request itself is wrong
-  | 'context_too_long'
-  | 'content_filter'
-  | 'auth' // 401/403: our credentials are wrong
-  | 'not_found' // 404 model/deployment missing upstream
-  | 'protocol'; // malformed response or stream
+export const UPSTREAM_ERROR_KINDS = [
+  'connection', // refused, reset, DNS: nothing was sent or received
+  'timeout', // connect, first byte, idle or total deadline
+  'server', // 5xx that is not overload
+  'overloaded', // 529, 503 overloaded
+  'rate_limited', // 429 that will clear
+  'quota_exhausted', // 429 insufficient_quota / spend cap: won't clear soon
+  'bad_request', // 400/422: the request itself is wrong
+  'context_too_long',
+  'content_filter',
+  'auth', // 401/403: our credentials are wrong
+  'not_found', // 404 model/deployment missing upstream
+  'protocol', // malformed response or stream
+] as const;
+
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
 const RETRYABLE: ReadonlySet<UpstreamErrorKind> = new Set([
   'connection',
@@ -28,7 +31,7 @@ const RETRYABLE: ReadonlySet<UpstreamErrorKind> = new Set([
 ]);
 
 /** Failures that say this deployment is unwell (vs. the request being wrong). */
-const DEPLOYMENT_FAULT: ReadonlySet<UpstreamErrorKind> = new Set([
+export const DEPLOYMENT_FAULT_KINDS = [
   'connection',
   'timeout',
   'server',
@@ -38,7 +41,9 @@ const DEPLOYMENT_FAULT: ReadonlySet<UpstreamErrorKind> = new Set([
   'auth',
   'not_found',
   'protocol',
-]);
+] as const satisfies readonly UpstreamErrorKind[];
+
+const DEPLOYMENT_FAULT: ReadonlySet<UpstreamErrorKind> = new Set(DEPLOYMENT_FAULT_KINDS);
 
 const TO_CODE: Record<UpstreamErrorKind, ErrorCode> = {
   connection: 'upstream_error',

@@ -83,6 +83,9 @@ export interface DeploymentState {
   readonly id: string;
   readonly group: GroupState;
   outstanding: number;
+  /** Engine clock of the last success / deployment-fault failure (for `health`). */
+  lastOkAt: number;
+  lastFailAt: number;
   readonly ttftEwma: PeakEwma;
   /** Google SRE client-side throttling: refuse locally, cheaply, what this upstream keeps rejecting. */
   readonly throttle: ClientThrottle;
@@ -191,6 +194,8 @@ export class ResilienceEngine {
           id: d.id,
           group,
           outstanding: 0,
+          lastOkAt: Number.NEGATIVE_INFINITY,
+          lastFailAt: Number.NEGATIVE_INFINITY,
           ttftEwma: new PeakEwma({}, opts.clock),
           throttle: new ClientThrottle({}, opts.clock, opts.rng),
           ttft: new SlidingQuantile({ staleMs: 250 }, opts.clock),
@@ -201,6 +206,19 @@ export class ResilienceEngine {
       }
       this.groups.set(m.name, group);
     }
+  }
+
+  /**
+   * A deployment's health as an operator should see it. The balancer stops choosing a deployment after
+   * one failure (it counts as a slow answer), long before the outlier detector has seen enough
+   * consecutive failures to eject it; such a deployment is `suspect` (last deployment fault more recent
+   * than its last success), not healthy.
+   */
+  health(id: string): OutlierState | 'suspect' {
+    const state = this.outlier.state(id);
+    if (state !== 'healthy') return state;
+    const d = this.deployments.get(id);
+    return d && d.lastFailAt > d.lastOkAt ? 'suspect' : 'healthy';
   }
 
   /** The group and its fallbacks, depth first, each once. */
@@ -474,8 +492,13 @@ export class ResilienceEngine {
   /** @internal bookkeeping shared with Started. */
   record(dep: DeploymentState, ok: boolean, err?: UpstreamError, probe = false): void {
     dep.throttle.record(!(err && THROTTLE_KINDS.has(err.kind)));
-    if (ok) this.outlier.recordSuccess(dep.id);
-    else if (err?.deploymentFault) this.outlier.recordFailure(dep.id);
+    if (ok) {
+      this.outlier.recordSuccess(dep.id);
+      dep.lastOkAt = this.#clock.now();
+    } else if (err?.deploymentFault) {
+      this.outlier.recordFailure(dep.id);
+      dep.lastFailAt = this.#clock.now();
+    }
     // A deployment that fails fast would otherwise look like the fastest one to the balancer: charge a
     // failure as a slow answer, which peak-EWMA takes at once and forgets as it decays.
     if (!ok && (err === undefined || err.deploymentFault))

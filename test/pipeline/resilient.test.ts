@@ -115,6 +115,20 @@ describe('ResilienceEngine with scripted deployments and a fake clock', () => {
     }
   });
 
+  it('reports a deployment the balancer avoids after a failure as suspect, and healthy once it succeeds', async () => {
+    const { engine, adapters, clock, ask } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);
+    adapters.get('a')!.failWith = fail('server');
+    for (let i = 0; i < 20 && adapters.get('a')!.calls === 0; i++) await ask();
+    expect(engine.outlier.state('a')).toBe('healthy');
+    expect(engine.health('a')).toBe('suspect');
+    expect(engine.health('b')).toBe('healthy');
+    adapters.get('a')!.failWith = undefined;
+    adapters.get('b')!.failWith = fail('server');
+    clock.t += 60_000;
+    for (let i = 0; i < 5; i++) await ask();
+    expect(engine.health('a')).toBe('healthy');
+  });
+
   it('never retries a bad request', async () => {
     const { adapters, ask } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);
     adapters.get('a')!.failWith = fail('bad_request');

@@ -17,6 +17,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'Errors, latency, retries and ejection under 8 upstream faults and a provider outage',
     load: () => import('./failover.ts'),
   },
+  overload: {
+    description:
+      'Goodput, per-class success, TTFT and CPU at 1x/3x/10x capacity, admission on vs off; fairness',
+    load: () => import('./overload.ts'),
+  },
 };
 
 async function main(): Promise<void> {

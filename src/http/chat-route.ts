@@ -105,7 +105,7 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
       } else if (!relay.headersSent && !abort.signal.aborted) {
         status = failure.status;
         const body = JSON.stringify(door.renderError(failure));
-        if (reply.sent || res.headersSent) {
+        if (res.headersSent) {
           res.end();
         } else if (ctx.request?.stream) {
           // Hijacked: Fastify no longer owns the reply, so write it ourselves.

@@ -90,14 +90,21 @@ export class Admission {
   /**
    * What the group may have in flight: the adaptive limits of every available deployment it can reach,
    * its fallback groups' included (a group whose own deployments are all down still serves through them).
+   * With none available, ejected deployments count (the engine routes to them in panic) but blocked ones
+   * never do: when every deployment asked for a pause (429/529 retry-after), capacity is 0 and requests
+   * wait in the queue for the earliest one to reopen instead of failing at once.
    */
   capacity(group: string): number {
-    let sum = 0;
+    let available = 0;
+    let panic = 0;
     for (const g of this.#engine.chain(group)) {
-      for (const d of g.deployments)
-        if (this.#engine.outlier.isAvailable(d.id)) sum += this.#limits.get(d.id)!.limit();
+      for (const d of g.deployments) {
+        const limit = this.#limits.get(d.id)!.limit();
+        if (this.#engine.outlier.isAvailable(d.id)) available += limit;
+        else if (this.#engine.outlier.state(d.id) !== 'blocked') panic += limit;
+      }
     }
-    return Math.max(1, sum);
+    return available > 0 ? available : panic;
   }
 
   #priorityOf(ctx: RequestContext): Priority {

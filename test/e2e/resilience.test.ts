@@ -470,3 +470,39 @@ describe('hedging, tools, mid-stream policy and deadlines', () => {
     }
   });
 });
+
+describe('a stream that fails before its first byte', () => {
+  it('gets a real HTTP error status and body in its dialect, not an empty 200', async () => {
+    const t = await startTestGateway({ models: trio(), resilience, store: { data_dir: 'memory://' } });
+    try {
+      for (const id of ['d1', 'd2', 'd3']) await setFault(t, id, { refuse: true });
+      const oa = await fetch(`${t.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+      });
+      expect(oa.status).toBeGreaterThanOrEqual(500);
+      expect(((await oa.json()) as { error: { code: string } }).error.code).toMatch(
+        /no_healthy_upstream|upstream_error/,
+      );
+      const an = await fetch(`${t.url}/v1/messages`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': ADMIN_KEY,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+        },
+        body: JSON.stringify({
+          model: 'chat',
+          stream: true,
+          max_tokens: 20,
+          messages: [{ role: 'user', content: 'x' }],
+        }),
+      });
+      expect(an.status).toBeGreaterThanOrEqual(500);
+      expect(await an.json()).toMatchObject({ type: 'error', error: { type: expect.any(String) } });
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { openDatabase } from '../stores/database.ts';
-import { createSqlKeyStore, type KeyRecord } from '../stores/keys.ts';
+import { createSqlKeyStore, type KeyLimits, type KeyPriority, type KeyRecord } from '../stores/keys.ts';
 import { resolveConfig } from './config-source.ts';
 
 function row(k: KeyRecord): string {
   const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
-  return `${k.id}  ${k.prefix}…  ${k.name}  models=${k.models.join(',')}  ${state}  created ${k.createdAt.toISOString()}`;
+  const limits = Object.entries(k.limits)
+    .map(([n, v]) => `${n}=${v}`)
+    .join(' ');
+  return `${k.id}  ${k.prefix}…  ${k.name}  models=${k.models.join(',')}${limits ? `  ${limits}` : ''}${k.priority ? `  priority=${k.priority}` : ''}  ${state}  created ${k.createdAt.toISOString()}`;
 }
 
 /** `holdfast keys create|list|revoke`, against the same store the gateway uses (config or defaults). */
@@ -19,6 +22,10 @@ export async function keysCommand(args: string[]): Promise<number> {
       name: { type: 'string' },
       models: { type: 'string' },
       json: { type: 'boolean' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      concurrent: { type: 'string' },
+      priority: { type: 'string' },
     },
   });
   const [action, target] = positionals;
@@ -50,7 +57,16 @@ export async function keysCommand(args: string[]): Promise<number> {
         .split(',')
         .map((m) => m.trim())
         .filter(Boolean);
-      const { record, secret } = await keys.createKey({ name: values.name, models });
+      const limits: KeyLimits = {};
+      for (const k of ['rpm', 'tpm', 'concurrent'] as const)
+        if (values[k] !== undefined) limits[k] = Number(values[k]);
+      const priority = values.priority as KeyPriority | undefined;
+      const { record, secret } = await keys.createKey({
+        name: values.name,
+        models,
+        ...(Object.keys(limits).length ? { limits } : {}),
+        ...(priority ? { priority } : {}),
+      });
       if (values.json) process.stdout.write(`${JSON.stringify({ ...record, secret })}\n`);
       else
         process.stdout.write(

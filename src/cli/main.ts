@@ -13,7 +13,8 @@ Commands:
   check-config [--config FILE]    Validate a config file and print every problem with its field path
   simulate [--port N] [--host H]  Run the built-in simulator provider on its own (OpenAI + Anthropic wire)
            [--ttft MS] [--tps N] [--tokens N] [--capacity N]
-  keys create --name NAME [--models a,b]   Create a caller API key (printed once; stored hashed)
+  keys create --name NAME [--models a,b] [--rpm N --tpm N --concurrent N --priority critical|interactive|batch]
+                                  Create a caller API key (printed once; stored hashed)
   keys list                       List keys (never the secrets)
   keys revoke ID|PREFIX           Revoke a key
   chaos list|inject|clear         Break a running gateway's deployments on purpose, for a while (docs/chaos.md)

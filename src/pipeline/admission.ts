@@ -108,15 +108,22 @@ export class Admission {
   }
 
   #priorityOf(ctx: RequestContext): Priority {
+    // A key has a highest class (its default); a header may ask for that class or a lower one. Without a
+    // key's say-so only the operator (admin key, open mode on a laptop) may ask for critical.
+    const ceiling: Priority =
+      ctx.caller?.kind === 'key'
+        ? (ctx.caller.priority ?? 'interactive')
+        : ctx.caller?.kind === 'admin' || ctx.caller?.kind === 'open'
+          ? 'critical'
+          : 'interactive';
     const raw = ctx.headers[PRIORITY_HEADER];
     const asked =
       typeof raw === 'string' && (PRIORITIES as readonly string[]).includes(raw)
         ? (raw as Priority)
-        : 'interactive';
-    // Only the operator may jump the queue.
-    return asked === 'critical' && ctx.caller?.kind !== 'admin' && ctx.caller?.kind !== 'open'
-      ? 'interactive'
-      : asked;
+        : undefined;
+    const fallback: Priority = ctx.caller?.kind === 'key' ? ceiling : 'interactive';
+    const wanted = asked ?? fallback;
+    return PRIORITIES.indexOf(wanted) < PRIORITIES.indexOf(ceiling) ? ceiling : wanted;
   }
 
   #tenantOf(ctx: RequestContext): string {

@@ -6,7 +6,15 @@ import type { Caller, RequestContext, Stage } from './context.ts';
 
 export interface KeyLookup {
   /** Returns the key's id and allowed models, or undefined for unknown/revoked keys. */
-  verify(secret: string): Promise<{ id: string; models: readonly string[] } | undefined>;
+  verify(secret: string): Promise<
+    | {
+        id: string;
+        models: readonly string[];
+        limits?: { rpm?: number; tpm?: number; concurrent?: number };
+        priority?: 'critical' | 'interactive' | 'batch' | null;
+      }
+    | undefined
+  >;
 }
 
 /** Both dialects' ways of presenting a key: OpenAI's bearer token and Anthropic's x-api-key. */
@@ -47,7 +55,15 @@ export function createAuthenticator(opts: {
     const hit = cache.get(cacheKey);
     if (hit && hit.until > now) return hit.caller;
     const rec = await opts.keys.verify(secret);
-    const caller: Caller | undefined = rec ? { kind: 'key', keyId: rec.id, models: rec.models } : undefined;
+    const caller: Caller | undefined = rec
+      ? {
+          kind: 'key',
+          keyId: rec.id,
+          models: rec.models,
+          ...(rec.limits ? { limits: rec.limits } : {}),
+          ...(rec.priority ? { priority: rec.priority } : {}),
+        }
+      : undefined;
     if (cache.size > 10_000) cache.clear();
     cache.set(cacheKey, { caller, until: now + cacheMs });
     return caller;

@@ -6,7 +6,15 @@ import type { DeploymentRuntime } from '../providers/registry.ts';
 /** Who is calling: the admin key, a virtual key, or nobody (open mode). */
 export type Caller =
   | { kind: 'admin' }
-  | { kind: 'key'; keyId: string; models: readonly string[] }
+  | {
+      kind: 'key';
+      keyId: string;
+      models: readonly string[];
+      /** The key's own overrides of the configured per-key limits. */
+      limits?: { rpm?: number; tpm?: number; concurrent?: number };
+      /** Highest priority class the key may use (and its default). */
+      priority?: 'critical' | 'interactive' | 'batch';
+    }
   | { kind: 'open' };
 
 /** One public model and the deployments that serve it. */

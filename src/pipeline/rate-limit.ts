@@ -35,7 +35,12 @@ interface Scope {
 function scopesOf(ctx: RequestContext, limits: Config['limits']): Scope[] {
   const out: Scope[] = [];
   if (ctx.caller?.kind === 'key')
-    out.push({ label: 'API key', key: `key:${ctx.caller.keyId}`, cfg: limits.key });
+    // A key's own limits override the configured defaults, field by field.
+    out.push({
+      label: 'API key',
+      key: `key:${ctx.caller.keyId}`,
+      cfg: { ...limits.key, ...ctx.caller.limits },
+    });
   if (ctx.request?.user) out.push({ label: 'user', key: `user:${ctx.request.user}`, cfg: limits.user });
   out.push({ label: 'client IP', key: `ip:${ctx.ip}`, cfg: limits.ip });
   return out.filter(

@@ -39,6 +39,10 @@ export interface ApiKeysTable {
   created_at: ColumnType<Date, Date | undefined, never>;
   last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Overrides of the key limits ({rpm?, tpm?, concurrent?}), or null. Validate before use. */
+  limits: ColumnType<unknown, JsonbParam | null | undefined, JsonbParam | null>;
+  /** Highest priority class the key may ask for (critical | interactive | batch), or null. */
+  priority: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface Database {

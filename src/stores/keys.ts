@@ -13,11 +13,26 @@ export interface KeyRecord {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** Overrides of the config's per-key limits. */
+  limits: KeyLimits;
+  /** Highest priority class this key may use; requests default to it. */
+  priority: KeyPriority | null;
 }
+
+export interface KeyLimits {
+  rpm?: number;
+  tpm?: number;
+  concurrent?: number;
+}
+
+export type KeyPriority = 'critical' | 'interactive' | 'batch';
+const PRIORITIES: readonly KeyPriority[] = ['critical', 'interactive', 'batch'];
 
 export interface NewKey {
   name: string;
   models: readonly string[];
+  limits?: KeyLimits;
+  priority?: KeyPriority;
 }
 
 export interface KeyStore {
@@ -68,6 +83,9 @@ export function createSqlKeyStore(db: Kysely<Database>, opts: SqlKeyStoreOptions
         throw new RangeError(`key name must be 1 to ${MAX_NAME_LENGTH} characters`);
       }
       const models = normaliseModels(input.models);
+      if (input.priority !== undefined && !PRIORITIES.includes(input.priority)) {
+        throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}`);
+      }
       const secret = KEY_SCHEME + randomBytes(SECRET_BYTES).toString('base64url');
       const row = await db
         .insertInto('api_keys')
@@ -77,6 +95,8 @@ export function createSqlKeyStore(db: Kysely<Database>, opts: SqlKeyStoreOptions
           key_hash: hashKey(secret),
           prefix: secret.slice(0, PREFIX_LENGTH),
           models: jsonb(models),
+          limits: input.limits ? jsonb(normaliseLimits(input.limits)) : null,
+          priority: input.priority ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -146,8 +166,29 @@ function normaliseModels(models: readonly string[]): string[] {
   return unique.includes('*') ? ['*'] : unique;
 }
 
+function normaliseLimits(limits: KeyLimits): KeyLimits {
+  const out: KeyLimits = {};
+  for (const k of ['rpm', 'tpm', 'concurrent'] as const) {
+    const v = limits[k];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${k} must be a positive integer`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function parseLimits(value: unknown): KeyLimits {
+  if (value === null || value === undefined || typeof value !== 'object') return {};
+  const v = value as Record<string, unknown>;
+  const out: KeyLimits = {};
+  for (const k of ['rpm', 'tpm', 'concurrent'] as const) if (typeof v[k] === 'number') out[k] = v[k];
+  return out;
+}
+
 function toRecord(row: Selectable<ApiKeysTable>): KeyRecord {
   return {
+    limits: parseLimits(row.limits),
+    priority: PRIORITIES.includes(row.priority as KeyPriority) ? (row.priority as KeyPriority) : null,
     id: row.id,
     name: row.name,
     prefix: row.prefix,

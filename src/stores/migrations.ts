@@ -25,6 +25,18 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.dropTable('api_keys').execute();
     },
   },
+  '0002_key_limits': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Per-key overrides of the config's key limits ({rpm?, tpm?, concurrent?}) and the highest
+      // priority class the key may use; null = the defaults.
+      await db.schema.alterTable('api_keys').addColumn('limits', 'jsonb').execute();
+      await db.schema.alterTable('api_keys').addColumn('priority', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('api_keys').dropColumn('priority').execute();
+      await db.schema.alterTable('api_keys').dropColumn('limits').execute();
+    },
+  },
 };
 
 /**

@@ -99,6 +99,19 @@ describe('rate limits per key', () => {
     expect((err as Error).message).toMatch(/max_tokens/);
   });
 
+  it("applies a key's own limits over the configured defaults", async () => {
+    const { secret: k } = await t.gw.keys.createKey({ name: 'tight', models: ['*'], limits: { rpm: 2 } });
+    const client = new OpenAI({ apiKey: k, baseURL: `${t.url}/v1`, maxRetries: 0 });
+    const ask = () =>
+      client.chat.completions
+        .create({ model: 'sim-openai', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] })
+        .withResponse();
+    const first = await ask();
+    expect(first.response.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    await ask();
+    await expect(ask()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
   it('limits concurrent requests per key', async () => {
     const k = (await t.gw.keys.createKey({ name: 'concurrent', models: ['*'] })).secret;
     const client = new OpenAI({ apiKey: k, baseURL: `${t.url}/v1`, maxRetries: 0 });

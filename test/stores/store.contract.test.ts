@@ -155,6 +155,28 @@ function storeContract(target: StoreTarget): void {
       expect(rows[0]?.kind).toBe('array');
     });
 
+    it('keeps per-key limits and priority, and verifies them back', async () => {
+      const keys = createSqlKeyStore(db.kysely);
+      const { record, secret } = await keys.createKey({
+        name: 'limited',
+        models: ['*'],
+        limits: { rpm: 5, concurrent: 2 },
+        priority: 'batch',
+      });
+      expect(record.limits).toEqual({ rpm: 5, concurrent: 2 });
+      expect(record.priority).toBe('batch');
+      expect(await keys.verifyKey(secret)).toMatchObject({
+        limits: { rpm: 5, concurrent: 2 },
+        priority: 'batch',
+      });
+      const plain = (await keys.createKey({ name: 'plain', models: ['*'] })).record;
+      expect(plain.limits).toEqual({});
+      expect(plain.priority).toBeNull();
+      await expect(keys.createKey({ name: 'bad', models: ['*'], limits: { rpm: 0 } })).rejects.toThrow(
+        RangeError,
+      );
+    });
+
     it('serialises a transaction against concurrent queries and rolls back on failure', async () => {
       const keys = createSqlKeyStore(db.kysely);
       const marker = `tx-${randomBytes(4).toString('hex')}`;

@@ -102,7 +102,10 @@ export class AdaptiveLimit {
       const startedAt = now - Math.max(0, sample.rttMs);
       if (startedAt < this.#lastCutAt) return;
       this.#lastCutAt = now;
-      this.#estimate = Math.max(this.#min, this.#estimate * this.#backoff);
+      // Cut from what was really in flight when the upstream refused, if that is lower: a limit far above
+      // the upstream's capacity would otherwise need many round trips of ×backoff to come down to it.
+      const base = sample.inflight > 0 ? Math.min(this.#estimate, sample.inflight) : this.#estimate;
+      this.#estimate = Math.max(this.#min, base * this.#backoff);
       const best = this.#baseline.min(now);
       if (this.#longRtt !== undefined && best !== undefined) this.#longRtt = Math.min(this.#longRtt, best);
       return;

@@ -50,6 +50,13 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || host.startsWith('127.');
 }
 
+function toClass(c: { target_wait_ms: number; max_wait_ms: number }): {
+  targetWaitMs: number;
+  maxWaitMs: number;
+} {
+  return { targetWaitMs: c.target_wait_ms, maxWaitMs: c.max_wait_ms };
+}
+
 /** Open mode is for a laptop: never implied on a public interface or once an admin key exists. */
 export function resolveOpenMode(config: Config, adminKey: string | undefined): boolean {
   const mode = config.server.open_mode;
@@ -107,6 +114,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       engine,
       clock: opts.clock ?? systemClock,
       defaultOutputTokens: config.limits.default_output_tokens,
+      classes: {
+        critical: toClass(config.admission.classes.critical),
+        interactive: toClass(config.admission.classes.interactive),
+        batch: toClass(config.admission.classes.batch),
+      },
       limits: {
         initial: config.admission.initial_limit,
         min: config.admission.min_limit,

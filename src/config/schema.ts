@@ -122,6 +122,16 @@ export const failureKind = z.enum(UPSTREAM_ERROR_KINDS);
 /** By default a group falls back on anything that is the provider's fault, never on the caller's mistake. */
 const DEFAULT_FALLBACK_ON = DEPLOYMENT_FAULT_KINDS;
 
+function classSchema(targetWaitMs: number, maxWaitMs: number) {
+  return z
+    .object({
+      target_wait_ms: z.number().int().positive().default(targetWaitMs),
+      max_wait_ms: z.number().int().positive().default(maxWaitMs),
+    })
+    .strict()
+    .prefault({});
+}
+
 /** One scope's limits; unset means unlimited. */
 const limitSchema = z
   .object({
@@ -247,6 +257,18 @@ export const configSchema = z
         initial_limit: z.number().int().positive().default(64),
         min_limit: z.number().int().positive().default(1),
         max_limit: z.number().int().positive().default(512),
+        /**
+         * Queue budgets per class: CoDel keeps a standing queue's wait near target_wait_ms; nobody waits
+         * past max_wait_ms. Interactive is kept short so admitted requests start nearly as fast as unloaded.
+         */
+        classes: z
+          .object({
+            critical: classSchema(1_000, 30_000),
+            interactive: classSchema(100, 10_000),
+            batch: classSchema(5_000, 120_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -61,6 +61,7 @@ export class Admission {
     clock: Clock;
     defaultOutputTokens: number;
     limits?: { initial: number; min: number; max: number };
+    classes?: Record<Priority, { targetWaitMs: number; maxWaitMs: number }>;
   }) {
     this.#engine = opts.engine;
     this.#clock = opts.clock;
@@ -70,7 +71,10 @@ export class Admission {
         name: m.name,
         inflight: 0,
         // A full queue makes room for higher classes and for tenants with shorter backlogs.
-        queue: new AdmissionQueue<Waiter>({ displace: true }, opts.clock),
+        queue: new AdmissionQueue<Waiter>(
+          { displace: true, ...(opts.classes ? { classes: opts.classes } : {}) },
+          opts.clock,
+        ),
         waiting: new Map(),
       });
       for (const d of m.deployments)

@@ -18,7 +18,13 @@ beforeAll(async () => {
         ],
       },
     ],
-    admission: { initial_limit: 1, min_limit: 1, max_limit: 1 },
+    // A patient interactive class, so this test sees queueing rather than CoDel shedding.
+    admission: {
+      initial_limit: 1,
+      min_limit: 1,
+      max_limit: 1,
+      classes: { interactive: { target_wait_ms: 5_000 } },
+    },
     store: { data_dir: 'memory://' },
   });
 });

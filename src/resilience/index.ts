@@ -14,5 +14,5 @@ export {
 export { SlidingQuantile, type SlidingQuantileOptions } from './quantile.ts';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.ts';
 export type { Candidate, Clock, Rng } from './types.ts';
-export { RoundRobin, systemClock } from './types.ts';
+export { systemClock } from './types.ts';
 export { WindowCounter } from './window.ts';

@@ -24,13 +24,3 @@ export interface Candidate {
   /** Not ejected and not blocked by retry-after. */
   healthy: boolean;
 }
-
-/** Round robin: the spine's balancing, kept for tests and as a deterministic fallback. */
-export class RoundRobin {
-  #cursor = 0;
-  order<T>(candidates: readonly T[]): T[] {
-    if (candidates.length <= 1) return [...candidates];
-    const start = this.#cursor++ % candidates.length;
-    return [...candidates.slice(start), ...candidates.slice(0, start)];
-  }
-}

@@ -6,7 +6,7 @@ import { AdmissionQueue, type Priority, type Ticket } from '../overload/queue.ts
 import type { Clock } from '../resilience/types.ts';
 import { ATTEMPT_CHANNEL, type AttemptRecord } from '../telemetry/outcome.ts';
 import type { RequestContext, Stage } from './context.ts';
-import { estimateTokens } from './rate-limit.ts';
+import { tokenEstimate } from './estimate.ts';
 import type { ResilienceEngine } from './resilient.ts';
 
 export const PRIORITY_HEADER = 'x-holdfast-priority';
@@ -144,7 +144,6 @@ export class Admission {
     const gate = this.#gates.get(ctx.route!.name);
     if (!gate) return;
     const tenant = this.#tenantOf(ctx);
-    const estimate = estimateTokens(ctx.request!, this.#defaultOutput);
     const priority = this.#priorityOf(ctx);
     const started = this.#clock.now();
     if (gate.queue.size() === 0 && gate.inflight < this.capacity(gate.name)) {
@@ -157,7 +156,7 @@ export class Admission {
         value: { ctx, resolve, reject },
         tenant,
         priority,
-        estimatedTokens: estimate,
+        estimatedTokens: tokenEstimate(ctx, this.#defaultOutput),
       });
       if ('rejected' in t) {
         reject(

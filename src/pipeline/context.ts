@@ -50,6 +50,8 @@ export interface RequestContext {
   caller?: Caller;
   request?: ChatRequest;
   route?: ModelRoute;
+  /** Tokens the request may use (prompt + output allowance), once estimated (src/pipeline/estimate.ts). */
+  tokenEstimate?: number;
   /** Upstream attempts made so far (hedges included). */
   attempts: number;
   /** Times the request moved to another deployment: retries, fallbacks, mid-stream continuations, hedges. */

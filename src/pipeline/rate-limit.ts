@@ -1,29 +1,11 @@
 import type { Config, LimitConfig } from '../config/schema.ts';
-import type { ChatRequest } from '../core/chat.ts';
 import type { RateLimitState } from '../core/door.ts';
 import { HoldfastError } from '../core/errors.ts';
 import type { RateStore } from '../overload/rate-store.ts';
 import type { RequestContext, Stage } from './context.ts';
+import { tokenEstimate } from './estimate.ts';
 
 const MINUTE = 60_000;
-
-/** Tokens a request may use: the prompt (about four characters a token) plus its output allowance. */
-export function estimateTokens(req: ChatRequest, defaultOutput: number): number {
-  let chars = 0;
-  for (const m of req.messages) {
-    for (const p of m.content) {
-      if (p.type === 'text') chars += p.text.length;
-      else if (p.type === 'tool_call') chars += p.arguments.length + p.name.length;
-      else if (p.type === 'tool_result')
-        for (const c of p.content) chars += c.type === 'text' ? c.text.length : 1_000;
-      // An image costs on the order of a thousand tokens with every provider.
-      else chars += 4_000;
-    }
-  }
-  for (const t of req.tools ?? [])
-    chars += JSON.stringify(t.parameters).length + t.name.length + (t.description?.length ?? 0);
-  return Math.ceil(chars / 4) + (req.maxTokens ?? defaultOutput);
-}
 
 interface Scope {
   /** What the caller is told was limited. */
@@ -75,7 +57,7 @@ export function createRateLimitStage(opts: {
       const scopes = scopesOf(ctx, opts.limits);
       if (scopes.length === 0) return;
       const t = now();
-      const estimate = estimateTokens(ctx.request!, opts.limits.default_output_tokens);
+      const estimate = tokenEstimate(ctx, opts.limits.default_output_tokens);
       const state: RateLimitState = {};
       const charged: Array<() => Promise<void>> = [];
       // Registered only once every scope has admitted the request, so a rejection is not refunded twice.

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ResponseCollector } from '../core/collect.ts';
 import type { Door } from '../core/door.ts';
 import { type HoldfastError, toHoldfastError } from '../core/errors.ts';
-import type { RequestContext, Stage } from '../pipeline/context.ts';
+import { newRequestContext, type Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { errorHeaders } from './errors.ts';
@@ -32,20 +32,14 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
     };
     res.on('close', onClose);
 
-    const ctx: RequestContext = {
+    const ctx = newRequestContext({
       requestId: req.id,
       door,
-      startedAt: Date.now(),
-      t0: performance.now(),
       headers: req.headers,
       ip: req.ip,
-      responseHeaders: {},
-      onEnd: [],
       body: req.body,
       signal: abort.signal,
-      attempts: 0,
-      failovers: 0,
-    };
+    });
     const relay: RelayResult = { collector: new ResponseCollector(), headersSent: false };
     // The waiting room: a queued streaming caller gets the stream opened and SSE comments with its place
     // in line (at most once a second), which SDKs ignore and the chat app shows.

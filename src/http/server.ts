@@ -4,7 +4,7 @@ import type { ChaosRegistry } from '../chaos/registry.ts';
 import { registerChaosRoutes } from '../chaos/routes.ts';
 import { HoldfastError } from '../core/errors.ts';
 import type { Authenticator } from '../pipeline/auth.ts';
-import type { RequestContext, Stage } from '../pipeline/context.ts';
+import { newRequestContext, type Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { ModelTable } from '../pipeline/route.ts';
 import { anthropicDoor } from '../providers/anthropic/door.ts';
@@ -95,21 +95,14 @@ export function buildServer(deps: ServerDeps) {
     // exactly one outcome record.
     const path = req.routeOptions.url;
     if (path === '/v1/chat/completions' || path === '/v1/messages') {
-      const t0 = performance.now();
-      const ctx: RequestContext = {
+      const ctx = newRequestContext({
         requestId: req.id,
         door,
-        startedAt: Date.now(),
-        t0,
         headers: req.headers,
         ip: req.ip,
-        responseHeaders: {},
-        onEnd: [],
         body: undefined,
         signal: AbortSignal.abort(),
-        attempts: 0,
-        failovers: 0,
-      };
+      });
       finishOutcome(ctx, err.status, err, false, undefined);
     }
     reply

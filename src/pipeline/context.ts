@@ -67,3 +67,23 @@ export interface Stage {
   readonly name: string;
   run(ctx: RequestContext): void | Promise<void>;
 }
+
+/** A fresh context for an arriving request: every counter at zero, clocks read now. */
+export function newRequestContext(init: {
+  requestId: string;
+  door: Door;
+  headers: IncomingHttpHeaders;
+  ip: string;
+  body: unknown;
+  signal: AbortSignal;
+}): RequestContext {
+  return {
+    ...init,
+    startedAt: Date.now(),
+    t0: performance.now(),
+    responseHeaders: {},
+    onEnd: [],
+    attempts: 0,
+    failovers: 0,
+  };
+}

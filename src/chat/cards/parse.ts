@@ -152,7 +152,8 @@ function fromEntry(e: ParsedEntry, v3: boolean): LorebookEntry {
       secondaryKeys: e.secondary_keys,
       constant: e.constant,
       position: e.position,
-      useRegex: v3 ? e.use_regex : undefined,
+      // Required in V3, so a V3 entry always has it and a V3 round trip is exact.
+      useRegex: v3 ? (e.use_regex ?? false) : undefined,
     }),
     extra: unknownKeys(e, v3 ? ENTRY_KEYS_V3 : ENTRY_KEYS_V2),
   };

@@ -254,7 +254,7 @@ export const configSchema = z
         /** Queue requests when no deployment has room (off: send everything straight through). */
         enabled: z.boolean().default(true),
         /** Each deployment's adaptive concurrency limit starts here and moves between min and max. */
-        initial_limit: z.number().int().positive().default(64),
+        initial_limit: z.number().int().positive().default(16),
         min_limit: z.number().int().positive().default(1),
         max_limit: z.number().int().positive().default(512),
         /**

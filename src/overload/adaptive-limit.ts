@@ -18,6 +18,8 @@ export interface AdaptiveLimitOptions {
   windowSamples?: number;
   /** How far back the best (lowest) window RTT is remembered, for the reset after an overload cut. */
   baselineMs?: number;
+  /** Double the limit per window until latency rises or the upstream refuses (default on). */
+  slowStart?: boolean;
 }
 
 export interface AdaptiveLimitSample {
@@ -69,6 +71,7 @@ export class AdaptiveLimit {
   #longCount = 0;
   #lastRtt: number | undefined;
   #lastCutAt = Number.NEGATIVE_INFINITY;
+  #slowStart: boolean;
   readonly #windowMs: number;
   readonly #windowSamples: number;
   #windowStart: number | undefined;
@@ -82,12 +85,13 @@ export class AdaptiveLimit {
     this.#min = Math.max(1, opts.min ?? 1);
     this.#max = Math.max(this.#min, opts.max ?? 512);
     this.#smoothing = clamp(opts.smoothing ?? 0.2, 0.01, 1);
-    this.#tolerance = Math.max(1, opts.rttTolerance ?? 1.5);
+    this.#tolerance = Math.max(1, opts.rttTolerance ?? 1.25);
     this.#backoff = clamp(opts.backoff ?? 0.9, 0.1, 1);
     const longWindow = Math.max(1, opts.longWindow ?? 600);
     this.#longFactor = 2 / (longWindow + 1);
     this.#warmup = Math.min(10, longWindow);
     this.#estimate = clamp(opts.initial ?? 16, this.#min, this.#max);
+    this.#slowStart = opts.slowStart ?? true;
     this.#windowMs = Math.max(0, opts.windowMs ?? 1_000);
     this.#windowSamples = Math.max(1, Math.floor(opts.windowSamples ?? 10));
     this.#baseline = new SlidingMin(Math.max(1, opts.baselineMs ?? 600_000));
@@ -102,6 +106,7 @@ export class AdaptiveLimit {
       const startedAt = now - Math.max(0, sample.rttMs);
       if (startedAt < this.#lastCutAt) return;
       this.#lastCutAt = now;
+      this.#slowStart = false;
       // Cut from what was really in flight when the upstream refused, if that is lower: a limit far above
       // the upstream's capacity would otherwise need many round trips of ×backoff to come down to it.
       const base = sample.inflight > 0 ? Math.min(this.#estimate, sample.inflight) : this.#estimate;
@@ -138,7 +143,20 @@ export class AdaptiveLimit {
     // App-limited: with so little in flight the latency says nothing about how much more the upstream takes.
     if (inflight < this.#estimate / 2) return;
     const gradient = clamp((this.#tolerance * long) / rtt, 0.5, 1);
-    const queueSize = Math.sqrt(this.#estimate);
+    if (this.#slowStart) {
+      // Slow start, as TCP: double per window while latency stays flat, so a limit that starts low (and
+      // so learns the upstream's unqueued latency first) reaches a large upstream's capacity in seconds.
+      if (gradient >= 1) {
+        this.#estimate = clamp(this.#estimate * 2, this.#min, this.#max);
+        return;
+      }
+      this.#slowStart = false;
+    }
+    // Headroom to probe upward only while latency is within tolerance. Gradient2 always adds sqrt(limit),
+    // which balances a gradient of 1 - 1/sqrt(limit): at a limit of 20 the latency sits ~1.3 x tolerance
+    // above normal, i.e. the upstream is held well past its knee, and every queued second shows up in
+    // the callers' time to first token.
+    const queueSize = gradient >= 1 ? Math.sqrt(this.#estimate) : 0;
     const target = this.#estimate * gradient + queueSize;
     const next = this.#estimate * (1 - this.#smoothing) + target * this.#smoothing;
     this.#estimate = clamp(next, this.#min, this.#max);
@@ -165,7 +183,14 @@ export class AdaptiveLimit {
       this.#longRtt =
         this.#longRtt === undefined ? rtt : this.#longRtt + (rtt - this.#longRtt) / this.#longCount;
     } else {
-      this.#longRtt += (rtt - this.#longRtt) * this.#longFactor;
+      // A queued window moves the average no further than the tolerance: otherwise the long average
+      // absorbs the very queueing it is there to detect, and the limit creeps up until the upstream
+      // refuses. Capped, it still follows a lasting shift in the upstream's latency, slowly (~5%/min).
+      // A faster window is followed quickly: the average may have been learned under overload (a limit
+      // that starts high), and it must come down to the upstream's real latency before it can steer.
+      const capped = Math.min(rtt, this.#longRtt * this.#tolerance);
+      const factor = capped < this.#longRtt ? Math.max(this.#longFactor, 0.1) : this.#longFactor;
+      this.#longRtt += (capped - this.#longRtt) * factor;
     }
     return this.#longRtt;
   }

@@ -248,7 +248,10 @@ export class AdmissionQueue<T> {
     for (const cls of this.#classes) {
       if (cls.order.live === 0) continue;
       const lane = this.#leastServed(cls);
-      const entry = lane?.peek();
+      // Adaptive LIFO [Facebook, "Fail at Scale"]: while the class has a standing queue its oldest requests
+      // are the ones CoDel is about to drop, so serving them first only makes every answer late. Serving
+      // the newest keeps admitted requests fast; the old ones time out, as they would have anyway.
+      const entry = cls.aboveSince === undefined ? lane?.peek() : lane?.peekLast();
       if (!entry) continue;
       const busy = this.#busySinceDispatch;
       this.#remove(entry, now);

@@ -100,6 +100,50 @@ describe('AdaptiveLimit (Gradient2 + AIMD)', () => {
     }
   });
 
+  it('holds a shared-speed upstream near its knee instead of at its refusal threshold', () => {
+    // Holdfast's simulator and batching servers alike: everything admitted runs, but past `capacity`
+    // every request slows to capacity/active, so TTFT grows with the overcommit; past 1.5 x capacity
+    // it refuses. Gradient2's constant sqrt(limit) headroom parked the limit at the refusal threshold.
+    const capacity = 16;
+    const clock: FakeClock = fakeClock();
+    const rng = seededRng(3);
+    // From a low start (the default), so slow start learns the unqueued latency on the way up.
+    const limiter = new AdaptiveLimit({ initial: 8 }, clock);
+    const running: Array<{ start: number; firstToken: number; end: number; inflight: number }> = [];
+    let overloads = 0;
+    const trace: number[] = [];
+    for (let t = 0; t < 10 * 60_000; t += 10) {
+      clock.t = t;
+      for (let i = running.length - 1; i >= 0; i--) {
+        const r = running[i]!;
+        if (r.firstToken <= t && r.firstToken > t - 10)
+          limiter.onSample({ rttMs: r.firstToken - r.start, inflight: r.inflight, overloaded: false });
+        if (r.end <= t) running.splice(i, 1);
+      }
+      while (running.length < limiter.limit()) {
+        if (running.length >= 1.5 * capacity) {
+          overloads++;
+          limiter.onSample({ rttMs: 5, inflight: running.length + 1, overloaded: true });
+          break;
+        }
+        const slow = Math.max(1, (running.length + 1) / capacity);
+        const ttft = (180 + rng() * 40) * slow;
+        running.push({
+          start: t,
+          firstToken: t + ttft,
+          end: t + ttft + 400 * slow,
+          inflight: running.length + 1,
+        });
+      }
+      if (t % 1_000 === 0) trace.push(limiter.limit());
+    }
+    const settled = trace.slice(60);
+    expect(mean(settled)).toBeGreaterThanOrEqual(1.0 * capacity);
+    expect(mean(settled)).toBeLessThanOrEqual(1.4 * capacity);
+    // Slow start overshoots once or twice; after that the latency, not refusals, holds the limit.
+    expect(overloads).toBeLessThan(10);
+  });
+
   it('cuts by the backoff factor on an overload signal, once per round trip', () => {
     const clock = fakeClock(10_000);
     const limit = new AdaptiveLimit({ initial: 100 }, clock);

@@ -294,13 +294,33 @@ describe('AdmissionQueue: CoDel and time-outs', () => {
     add('a');
     clock.t = 450;
     add('b');
-    clock.t = 560;
+    clock.t = 490;
     expect(q.next()?.value).toBe('a');
     // b crosses 500 ms at t = 950, so it may stay until t = 1 050.
     clock.t = 1_049;
     expect(q.expire()).toEqual([]);
     clock.t = 1_050;
     expect(q.expire().map((d) => d.ticket.value)).toEqual(['b']);
+  });
+
+  it('serves newest first while the head is past its target (adaptive LIFO), oldest first otherwise', () => {
+    const { clock, q, add } = setup();
+    add('a1');
+    clock.t = 100;
+    add('a2');
+    clock.t = 200;
+    add('a3');
+    // Below target: FIFO.
+    clock.t = 300;
+    expect(q.next()?.value).toBe('a1');
+    // a2 has waited 450 ms of its 500: still FIFO.
+    clock.t = 550;
+    add('a4');
+    // Now a2 is past target: the newest goes first, the old ones are left to CoDel.
+    clock.t = 640;
+    expect(q.next()?.value).toBe('a4');
+    clock.t = 760;
+    expect(q.expire().map((d) => d.ticket.value)).toEqual(['a2', 'a3']);
   });
 
   it('uses each class its own target', () => {

@@ -4,6 +4,7 @@ import { HoldfastError } from '../core/errors.ts';
 import { AdaptiveLimit } from '../overload/adaptive-limit.ts';
 import { AdmissionQueue, type Priority, type Ticket } from '../overload/queue.ts';
 import type { Clock } from '../resilience/types.ts';
+import { type AdmissionDropReason, admissionChannel, publishAdmission } from '../telemetry/admission.ts';
 import { ATTEMPT_CHANNEL, type AttemptRecord } from '../telemetry/outcome.ts';
 import type { RequestContext, Stage } from './context.ts';
 import { tokenEstimate } from './estimate.ts';
@@ -88,7 +89,10 @@ export class Admission {
     if (!limit) return;
     const overloaded = !a.ok && a.errorKind !== undefined && OVERLOAD_KINDS.has(a.errorKind);
     const dep = this.#engine.deployments.get(a.deployment);
+    const previous = limit.limit();
     limit.onSample({ rttMs: a.ttftMs ?? a.latencyMs, inflight: (dep?.outstanding ?? 0) + 1, overloaded });
+    const now = limit.limit();
+    if (now !== previous) publishAdmission({ type: 'limit', deployment: a.deployment, limit: now, previous });
   }
 
   /**
@@ -151,6 +155,7 @@ export class Admission {
       this.#track(gate, ctx, tenant, priority, started);
       return;
     }
+    const waiter = { tenant, priority, started };
     const waited = new Promise<void>((resolve, reject) => {
       const t = gate.queue.enqueue({
         value: { ctx, resolve, reject },
@@ -159,6 +164,7 @@ export class Admission {
         estimatedTokens: tokenEstimate(ctx, this.#defaultOutput),
       });
       if ('rejected' in t) {
+        this.#dropped(gate, waiter, 'queue_full');
         reject(
           new HoldfastError('load_shed', { message: 'The queue for this model is full.', retryAfterSec: 1 }),
         );
@@ -166,6 +172,15 @@ export class Admission {
       }
       const ticket: Ticket<Waiter> = t;
       gate.waiting.set(ticket.id, ticket);
+      if (admissionChannel.hasSubscribers)
+        publishAdmission({
+          type: 'queued',
+          model: gate.name,
+          priority,
+          tenant,
+          queued: gate.queue.size(),
+          position: gate.queue.position(ticket),
+        });
       const onAbort = (): void => {
         gate.queue.cancel(ticket);
         gate.waiting.delete(ticket.id);
@@ -182,6 +197,17 @@ export class Admission {
   #track(gate: GroupGate, ctx: RequestContext, tenant: string, priority: Priority, started: number): void {
     const waitedMs = this.#clock.now() - started;
     if (waitedMs > 0) ctx.responseHeaders['x-holdfast-queue-ms'] = String(Math.round(waitedMs));
+    if (admissionChannel.hasSubscribers)
+      publishAdmission({
+        type: 'admitted',
+        model: gate.name,
+        priority,
+        tenant,
+        queued: gate.queue.size(),
+        waitedMs,
+        inflight: gate.inflight,
+        capacity: this.capacity(gate.name),
+      });
     const entered = this.#clock.now();
     ctx.onEnd.push((usage) => {
       gate.inflight -= 1;
@@ -212,6 +238,23 @@ export class Admission {
     }
   }
 
+  #dropped(
+    gate: GroupGate,
+    w: { tenant: string; priority: Priority; started: number },
+    reason: AdmissionDropReason,
+  ): void {
+    if (!admissionChannel.hasSubscribers) return;
+    publishAdmission({
+      type: 'dropped',
+      model: gate.name,
+      priority: w.priority,
+      tenant: w.tenant,
+      queued: gate.queue.size(),
+      reason,
+      waitedMs: this.#clock.now() - w.started,
+    });
+  }
+
   #tellPosition(gate: GroupGate, t: Ticket<Waiter>): void {
     t.value.ctx.onQueued?.(gate.queue.position(t), Math.round(gate.queue.estimatedWaitMs(t)));
   }
@@ -223,6 +266,11 @@ export class Admission {
       for (const gate of this.#gates.values()) {
         for (const { ticket, reason } of gate.queue.expire()) {
           gate.waiting.delete(ticket.id);
+          this.#dropped(
+            gate,
+            { tenant: ticket.tenant, priority: ticket.priority, started: ticket.enqueuedAt },
+            reason,
+          );
           ticket.value.reject(
             reason === 'deadline'
               ? new HoldfastError('load_shed', {

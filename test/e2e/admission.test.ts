@@ -1,4 +1,6 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMISSION_CHANNEL, type AdmissionEvent } from '../../src/telemetry/admission.ts';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 let t: TestGateway;
@@ -23,17 +25,21 @@ beforeAll(async () => {
       initial_limit: 1,
       min_limit: 1,
       max_limit: 1,
-      classes: { interactive: { target_wait_ms: 5_000 } },
+      classes: { interactive: { target_wait_ms: 5_000 }, batch: { target_wait_ms: 10, max_wait_ms: 100 } },
     },
     store: { data_dir: 'memory://' },
   });
 });
 afterAll(() => t?.close());
 
-function stream(i: number): Promise<string> {
+function stream(i: number, priority = 'interactive'): Promise<string> {
   return fetch(`${t.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${ADMIN_KEY}`,
+      'content-type': 'application/json',
+      'x-holdfast-priority': priority,
+    },
     body: JSON.stringify({
       model: 'narrow',
       stream: true,
@@ -72,5 +78,33 @@ describe('admission queue and waiting room', () => {
     expect(body.models[0]).toMatchObject({ model: 'narrow', queued: 0, capacity: 1, inflight: 0 });
     expect(body.models[0]).toHaveProperty('estimatedWaitMs');
     expect(body.models[0]).toHaveProperty('byClass');
+  });
+
+  it('publishes queue, admission and drop events on a diagnostics channel', async () => {
+    const events: AdmissionEvent[] = [];
+    const onEvent = (m: unknown): void => {
+      events.push(m as AdmissionEvent);
+    };
+    subscribe(ADMISSION_CHANNEL, onEvent);
+    try {
+      // Two interactive requests (one waits), then a batch one that outwaits its 100 ms budget.
+      const bodies = await Promise.all([stream(10), stream(11), stream(12, 'batch')]);
+      expect(bodies[0]).toContain('[DONE]');
+      expect(bodies[2]).toContain('queue_timeout');
+    } finally {
+      unsubscribe(ADMISSION_CHANNEL, onEvent);
+    }
+    const admitted = events.filter((e) => e.type === 'admitted');
+    expect(admitted).toHaveLength(2);
+    for (const e of admitted)
+      expect(e).toMatchObject({ model: 'narrow', priority: 'interactive', capacity: 1 });
+    expect(admitted.some((e) => e.type === 'admitted' && e.waitedMs > 0)).toBe(true);
+    const queued = events.filter((e) => e.type === 'queued');
+    expect(queued.length).toBeGreaterThanOrEqual(2);
+    expect(queued.every((e) => e.type === 'queued' && e.position >= 1 && e.queued >= 1)).toBe(true);
+    const dropped = events.filter((e) => e.type === 'dropped');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ priority: 'batch', reason: 'queue_timeout' });
+    if (dropped[0]?.type === 'dropped') expect(dropped[0].waitedMs).toBeGreaterThanOrEqual(100);
   });
 });

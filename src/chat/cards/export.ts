@@ -146,7 +146,7 @@ function withExtra<T extends Record<string, unknown>>(
 ): T {
   const out: Record<string, unknown> = { ...known };
   for (const [k, v] of Object.entries(extra)) {
-    if (!reserved.includes(k) && !(k in known)) out[k] = v;
+    if (!reserved.includes(k) && !(k in known) && k !== '__proto__') out[k] = v;
   }
   return out as T;
 }

@@ -13,11 +13,14 @@ export function defined<T extends Record<string, unknown>>(obj: T): Partial<T> {
   return out;
 }
 
-/** The entries of `obj` whose keys are not in `known`. */
+/**
+ * The entries of `obj` whose keys are not in `known`. A `__proto__` key (JSON.parse makes it an own
+ * property) is dropped: assigning it would swap the copy's prototype instead of storing data.
+ */
 export function unknownKeys(obj: Record<string, unknown>, known: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) {
-    if (!known.includes(k)) out[k] = v;
+    if (!known.includes(k) && k !== '__proto__') out[k] = v;
   }
   return out;
 }

@@ -125,6 +125,16 @@ describe('parseCard: V2', () => {
     });
   });
 
+  it('drops __proto__ keys instead of letting them replace a prototype', () => {
+    const { character } = parseCardJson(
+      '{"spec":"chara_card_v2","data":{"name":"x","__proto__":{"a":1},"kept":2,"extensions":{"__proto__":{"b":1}}}}',
+    );
+    expect(Object.getPrototypeOf(character.extra)).toBe(Object.prototype);
+    expect(character.extra).toEqual({ kept: 2 });
+    expect((character.extra as { a?: unknown }).a).toBeUndefined();
+    expect(Object.getPrototypeOf(character.extensions)).toBe(Object.prototype);
+  });
+
   it('trims the name', () => {
     expect(parseCard({ spec: 'chara_card_v2', data: { name: '  Ivy ' } }).character.name).toBe('Ivy');
   });

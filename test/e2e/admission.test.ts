@@ -60,7 +60,7 @@ describe('admission queue and waiting room', () => {
       expect(m.inflight).toBeLessThanOrEqual(1);
       peak = Math.max(peak, m.queued);
     }, 20);
-    const bodies = await Promise.all([0, 1, 2, 3].map(stream));
+    const bodies = await Promise.all([0, 1, 2, 3].map((i) => stream(i)));
     clearInterval(poll);
     expect(peak).toBeGreaterThan(0);
     const told = bodies.filter((b) => /^: queue position=\d+ eta_ms=\d+$/m.test(b));

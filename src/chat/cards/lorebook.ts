@@ -127,12 +127,13 @@ function activate(
  * what is left is skipped, not the end of the walk, so smaller ones after it still get in.
  */
 function applyBudget(activated: ActivatedEntry[], budget: number): LorebookSelection {
-  const rank = (a: ActivatedEntry): number => (a.reason === 'constant' ? 0 : a.reason === 'keyword' ? 1 : 2);
+  const claim = (a: ActivatedEntry): number => (a.reason === 'constant' ? 0 : 1);
+  const indirect = (a: ActivatedEntry): number => (a.reason === 'recursion' ? 1 : 0);
   const ranked = [...activated].sort(
     (a, b) =>
-      (a.reason === 'constant' ? 0 : 1) - (b.reason === 'constant' ? 0 : 1) ||
+      claim(a) - claim(b) ||
       (b.entry.priority ?? 0) - (a.entry.priority ?? 0) ||
-      rank(a) - rank(b) ||
+      indirect(a) - indirect(b) ||
       a.entry.insertionOrder - b.entry.insertionOrder ||
       a.index - b.index,
   );

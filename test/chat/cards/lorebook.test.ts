@@ -107,6 +107,18 @@ describe('selectLorebookEntries', () => {
     expect(names(scan(b, ['go'], { tokenBudget: 100 }))).toEqual(['low', 'high', 'tiny']);
   });
 
+  it('prefers direct keyword hits to recursive ones when the budget is tight', () => {
+    const b = book(
+      [
+        entry({ name: 'via-recursion', keys: ['bravo'], content: 'one two', insertionOrder: 1 }),
+        entry({ name: 'direct', keys: ['alpha'], content: 'says bravo', insertionOrder: 2 }),
+      ],
+      { recursiveScanning: true, tokenBudget: 2 },
+    );
+    expect(names(scan(b, ['alpha']))).toEqual(['direct']);
+    expect(names(scan(b, ['alpha'], { tokenBudget: 4 }))).toEqual(['via-recursion', 'direct']);
+  });
+
   it('gives constant entries first claim on the budget', () => {
     const b = book(
       [

@@ -272,6 +272,45 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    chat: z
+      .object({
+        /** Serve the chat app (UI under /, API under /api/). */
+        enabled: z.boolean().default(true),
+        /** Model for new conversations; the first configured model when unset. */
+        default_model: z.string().min(1).optional(),
+        /** Token budget of a conversation's prompt per model (history beyond it is dropped or summarised). */
+        context_tokens: z.record(z.string(), z.number().int().positive()).default({}),
+        /** Budget for models not in context_tokens. */
+        default_context_tokens: z.number().int().positive().default(8_192),
+        /** Over budget: 'drop' the oldest turns, or 'summarise' them (one extra model call, cached). */
+        overflow: z.enum(['drop', 'summarise']).default('drop'),
+        /** Output tokens asked for per answer. */
+        max_answer_tokens: z.number().int().positive().default(1_024),
+        session_ttl_hours: z
+          .number()
+          .positive()
+          .default(24 * 30),
+        /** Mark session cookies Secure (set when the app is served over https, directly or by a proxy). */
+        secure_cookies: z.boolean().default(false),
+        /** Failed sign-ins per account and per IP before sign-in is refused for a while. */
+        login_attempts: z.number().int().positive().default(5),
+        login_lockout_s: z.number().int().positive().default(300),
+        /** One counted problem report per user per this window. */
+        report_window_s: z.number().int().positive().default(600),
+        oidc: z
+          .object({
+            issuer: z.url(),
+            client_id: z.string().min(1),
+            client_secret: z.string().min(1).optional(),
+            /** Where the provider sends the browser back: <public origin>/api/auth/oidc/callback */
+            redirect_uri: z.url(),
+            scopes: z.array(z.string()).default(['openid', 'email', 'profile']),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     resilience: z
       .object({
         outlier: z

@@ -45,8 +45,100 @@ export interface ApiKeysTable {
   priority: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
+type Created = ColumnType<Date, Date | undefined, never>;
+type Updated = ColumnType<Date, Date | undefined, Date>;
+type Json<T = unknown> = ColumnType<T, JsonbParam, JsonbParam>;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  oidc_subject: string | null;
+  role: string;
+  created_at: Created;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: Created;
+  expires_at: Date;
+}
+
+export interface PersonasTable {
+  id: string;
+  user_id: string;
+  name: string;
+  description: ColumnType<string, string | undefined, string>;
+  is_default: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Created;
+}
+
+export interface CharactersTable {
+  id: string;
+  owner_id: string | null;
+  name: string;
+  /** A src/chat/cards Character as JSON; validate when reading. */
+  card: Json;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface ConversationsTable {
+  id: string;
+  user_id: string;
+  character_id: string | null;
+  title: string;
+  model: string;
+  persona: ColumnType<unknown, JsonbParam | null | undefined, JsonbParam | null>;
+  current_leaf_id: string | null;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  role: string;
+  content: ColumnType<string, string | undefined, string>;
+  status: string;
+  idempotency_key: string | null;
+  meta: ColumnType<unknown, JsonbParam | undefined, JsonbParam>;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface MessageChunksTable {
+  message_id: string;
+  seq: number;
+  text: string;
+  created_at: Created;
+}
+
+export interface ReportsTable {
+  id: string;
+  user_id: string | null;
+  category: string;
+  text: ColumnType<string, string | undefined, string>;
+  model: string | null;
+  conversation_id: string | null;
+  counted: boolean;
+  created_at: Created;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  personas: PersonasTable;
+  characters: CharactersTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  message_chunks: MessageChunksTable;
+  reports: ReportsTable;
 }
 
 export type Engine = 'pglite' | 'postgres';

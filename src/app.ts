@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ChaosRegistry } from './chaos/registry.ts';
+import { type ChatApp, createChatApp } from './chat/app.ts';
+import type { ModelHealth } from './chat/status-route.ts';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
@@ -100,7 +103,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
     const keyStore = createSqlKeyStore(db.kysely);
     const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
-    const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys });
+    // The chat app calls this gateway's own front door with a credential that lives only in this process.
+    const appKey = `hf-app-${randomBytes(24).toString('base64url')}`;
+    const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys, appKey });
     const models = new ModelTable(routes);
     const engine = new ResilienceEngine({
       models: config.models,
@@ -136,6 +141,24 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     ];
     const dispatch = composeDispatch(engine.dispatch, []);
     const inflight = new InFlight();
+    let gatewayUrl = '';
+    const chatApp: ChatApp | undefined = config.chat.enabled
+      ? createChatApp({
+          db,
+          config,
+          gateway: { url: () => gatewayUrl, key: appKey },
+          health: () => modelHealth(config, engine, admission),
+          onError: (err, what) => logger.error({ err }, `chat: ${what} failed`),
+        })
+      : undefined;
+    if (chatApp) {
+      const { recovered } = await chatApp.start();
+      if (recovered.length > 0)
+        logger.warn(
+          { answers: recovered.length },
+          'chat answers interrupted by the last shutdown are kept as incomplete',
+        );
+    }
 
     const app = buildServer({
       logger,
@@ -150,10 +173,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       isDraining: () => draining,
       chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
       queueReport: () => admission.report(),
+      plugins: chatApp ? [chatApp.plugin] : [],
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    gatewayUrl = `http://${host}:${addr.port}`;
     ready = true;
 
     let closing: Promise<{ drained: boolean }> | undefined;
@@ -169,6 +194,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           draining = true;
+          // Chat answers first: each ends incomplete (continuable) with its text flushed, and its readers'
+          // streams close so they reconnect elsewhere instead of holding the server open.
+          await chatApp?.close(graceMs);
           const closed = app.close();
           const drained = await inflight.drain(graceMs);
           if (!drained) {
@@ -190,4 +218,30 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await db.close();
     throw err;
   }
+}
+
+/** The chat banner's view of each model until the status system feeds it (issue #6). */
+function modelHealth(config: Config, engine: ResilienceEngine, admission: Admission): ModelHealth[] {
+  const queues = new Map(admission.report().map((q) => [q.model, q]));
+  return config.models.map((m) => {
+    const states = m.deployments.map((d) => engine.health(d.id));
+    const serving = states.filter((s) => s === 'healthy' || s === 'probing').length;
+    const q = queues.get(m.name);
+    const queue = q ? { queue: { queued: q.queued, estimatedWaitMs: q.estimatedWaitMs } } : {};
+    if (serving === 0)
+      return {
+        name: m.name,
+        status: 'down',
+        message: 'No deployment of this model is answering right now.',
+        ...queue,
+      };
+    if (serving < states.length || states.includes('suspect'))
+      return {
+        name: m.name,
+        status: 'degraded',
+        message: `${states.length - serving} of ${states.length} deployments of this model are failing; answers may be slower.`,
+        ...queue,
+      };
+    return { name: m.name, status: 'operational', ...queue };
+  });
 }

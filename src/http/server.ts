@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { ChaosRegistry } from '../chaos/registry.ts';
 import { registerChaosRoutes } from '../chaos/routes.ts';
 import { HoldfastError } from '../core/errors.ts';
@@ -31,6 +31,8 @@ export interface ServerDeps {
   chaos?: { registry: ChaosRegistry; deployments: () => readonly string[] };
   /** Queue length and expected wait per model (the waiting room's public face). */
   queueReport?: () => unknown;
+  /** More faces on the same server (the chat app's API, its web UI), each in its own Fastify context. */
+  plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void> | void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -113,6 +115,15 @@ export function buildServer(deps: ServerDeps) {
   });
 
   app.setNotFoundHandler((req, reply) => {
+    if (req.url.startsWith('/api/')) {
+      // The chat API's own error shape (docs/chat-api.md), not a model-API dialect.
+      reply
+        .code(404)
+        .send({
+          error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.` },
+        });
+      return;
+    }
     const err = new HoldfastError('not_found', {
       message: `No route for ${req.method} ${req.url.split('?')[0]}.`,
     });
@@ -147,6 +158,8 @@ export function buildServer(deps: ServerDeps) {
     const report = deps.queueReport;
     app.get('/holdfast/queue', async () => ({ models: report() }));
   }
+
+  for (const plugin of deps.plugins ?? []) app.register(async (child) => plugin(child));
 
   app.get('/health/live', async () => ({ status: 'ok' }));
   app.get('/health/ready', async (_req, reply) => {

@@ -42,14 +42,18 @@ export function createAuthenticator(opts: {
   openMode: boolean;
   keys: KeyLookup;
   cacheMs?: number;
+  /** The chat app's in-process credential (random per process, never stored). */
+  appKey?: string;
 }): Authenticator {
   const adminHash = opts.adminKey ? sha(opts.adminKey) : undefined;
+  const appHash = opts.appKey ? sha(opts.appKey) : undefined;
   const cacheMs = opts.cacheMs ?? 5_000;
   const cache = new Map<string, { caller: Caller | undefined; until: number }>();
 
   async function resolve(secret: string): Promise<Caller | undefined> {
     const h = sha(secret);
     if (adminHash && timingSafeEqual(h, adminHash)) return { kind: 'admin' };
+    if (appHash && timingSafeEqual(h, appHash)) return { kind: 'app' };
     const cacheKey = h.toString('base64');
     const now = performance.now();
     const hit = cache.get(cacheKey);

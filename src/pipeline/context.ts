@@ -15,7 +15,9 @@ export type Caller =
       /** Highest priority class the key may use (and its default). */
       priority?: 'critical' | 'interactive' | 'batch';
     }
-  | { kind: 'open' };
+  | { kind: 'open' }
+  /** The built-in chat app, acting for the end user named in the request's `user` field. */
+  | { kind: 'app' };
 
 /** One public model and the deployments that serve it. */
 export interface ModelRoute {

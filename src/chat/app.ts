@@ -1,0 +1,114 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.ts';
+import type { Db } from '../stores/database.ts';
+import { type Accounts, createAccounts } from './accounts/index.ts';
+import { registerCharacterRoutes } from './characters/routes.ts';
+import { CharacterStore } from './characters/store.ts';
+import { registerConversationRoutes } from './conversations/routes.ts';
+import { ConversationStore } from './conversations/store.ts';
+import { registerExportRoutes } from './export.ts';
+import type { GatewayTarget } from './generation/gateway-client.ts';
+import { GenerationHub } from './generation/hub.ts';
+import { Generator } from './generation/runner.ts';
+import { registerStreamRoute } from './generation/stream-route.ts';
+import { chatPlugin } from './http.ts';
+import { registerReportRoutes } from './reports.ts';
+import { requireSession } from './session.ts';
+import { type ModelHealth, registerStatusRoute } from './status-route.ts';
+
+export interface ChatAppOptions {
+  db: Db;
+  config: Config;
+  gateway: GatewayTarget;
+  health(): ModelHealth[];
+  onError?: (err: unknown, what: string) => void;
+}
+
+export interface ChatApp {
+  /** The Fastify plugin with every /api/ route of the chat app. */
+  plugin: (app: FastifyInstance) => Promise<void>;
+  accounts: Accounts;
+  conversations: ConversationStore;
+  /** Seeds shipped characters and recovers answers a previous process left half-written. */
+  start(): Promise<{ recovered: string[] }>;
+  /**
+   * Gives running answers up to `graceMs` to finish, stops the rest (incomplete, continuable, text
+   * flushed) and closes readers' streams so their browsers reconnect.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** How long a live answer's heartbeat may be silent before another node calls it interrupted. */
+const STALE_MS = 15_000;
+
+export function createChatApp(opts: ChatAppOptions): ChatApp {
+  const { db, config } = opts;
+  const chat = config.chat;
+  const onError = opts.onError ?? (() => {});
+  const accounts = createAccounts({ db: db.kysely, chat });
+  const characters = new CharacterStore(db.kysely);
+  const conversations = new ConversationStore(db.kysely);
+  const hub = new GenerationHub(conversations, { onError: (e) => onError(e, 'chunk flush') });
+  const budgetFor = (model: string): number => chat.context_tokens[model] ?? chat.default_context_tokens;
+  const generator = new Generator({
+    conversations,
+    characters,
+    hub,
+    gateway: opts.gateway,
+    budgetFor,
+    maxAnswerTokens: chat.max_answer_tokens,
+    onError: (e, id) => onError(e, `generation ${id}`),
+  });
+  const guard = requireSession(accounts);
+  const models = () => config.models.map((m) => ({ name: m.name, contextTokens: budgetFor(m.name) }));
+  const defaultModel = (): string => chat.default_model ?? config.models[0]?.name ?? '';
+  let sweeper: NodeJS.Timeout | undefined;
+  let streams: { closeAll(): void } | undefined;
+
+  const plugin = chatPlugin((app) => {
+    accounts.register(app);
+    registerCharacterRoutes(app, { guard, characters, db: db.kysely });
+    registerConversationRoutes(app, {
+      guard,
+      db: db.kysely,
+      conversations,
+      characters,
+      generator,
+      models,
+      defaultModel,
+      budgetFor,
+      maxAnswerTokens: chat.max_answer_tokens,
+    });
+    streams = registerStreamRoute(app, { guard, conversations, hub });
+    registerReportRoutes(app, { guard, db: db.kysely, windowSec: chat.report_window_s });
+    registerStatusRoute(app, { guard, health: opts.health });
+    registerExportRoutes(app, { guard, db: db.kysely, conversations });
+  });
+
+  return {
+    plugin,
+    accounts,
+    conversations,
+    async start() {
+      await characters.seedExamples();
+      // Embedded (PGlite) the data directory is locked to this process: every live answer is an orphan.
+      // On a shared PostgreSQL, other nodes may be writing theirs; only silent heartbeats are orphans.
+      const shared = db.engine === 'postgres';
+      const recovered = await conversations.recoverInterrupted(shared ? STALE_MS : 0);
+      if (shared) {
+        sweeper = setInterval(() => {
+          conversations.recoverInterrupted(STALE_MS).catch((e) => onError(e, 'recovery sweep'));
+        }, STALE_MS);
+        sweeper.unref();
+      }
+      return { recovered };
+    },
+    async close(graceMs = 0) {
+      clearInterval(sweeper);
+      await generator.close(graceMs);
+      await hub.flushAll();
+      hub.close();
+      streams?.closeAll();
+    },
+  };
+}

@@ -1,0 +1,246 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Character } from '../cards/index.ts';
+import type { CharacterStore } from '../characters/store.ts';
+import { buildContext } from '../conversations/context.ts';
+import {
+  type ConversationRecord,
+  type ConversationStore,
+  type MessageMeta,
+  type MessageRecord,
+  pathTo,
+} from '../conversations/store.ts';
+import type { ChatUser } from '../session.ts';
+import { type GatewayEvent, type GatewayTarget, streamCompletion } from './gateway-client.ts';
+import type { GenerationHub } from './hub.ts';
+
+/** Gateway refusals worth trying again by themselves: capacity, not the request. */
+const RETRYABLE = new Set([
+  'rate_limited',
+  'load_shed',
+  'queue_timeout',
+  'no_healthy_upstream',
+  'overloaded',
+  'upstream_error',
+  'upstream_timeout',
+  'shutting_down',
+]);
+
+export interface GeneratorOptions {
+  conversations: ConversationStore;
+  characters: CharacterStore;
+  hub: GenerationHub;
+  gateway: GatewayTarget;
+  budgetFor(model: string): number;
+  maxAnswerTokens: number;
+  /** Automatic retries of a refused answer (each after the gateway's retry-after, shown as a countdown). */
+  maxRetries?: number;
+  /** Longest pause honoured from a retry-after; a longer one fails the answer with the gateway's reason. */
+  maxRetryWaitSec?: number;
+  onError?: (err: unknown, messageId: string) => void;
+}
+
+interface Job {
+  ac: AbortController;
+  reason: 'stop' | 'shutdown' | undefined;
+  done: Promise<void>;
+}
+
+/**
+ * Runs answers as jobs that do not depend on any browser: started when the user's message is stored,
+ * they keep going when the tab closes, and end complete, incomplete (stopped, cut off, shut down) or
+ * failed. A partial answer is always kept as text, never replaced by an error message.
+ */
+export class Generator {
+  readonly #o: GeneratorOptions;
+  readonly #jobs = new Map<string, Job>();
+
+  constructor(opts: GeneratorOptions) {
+    this.#o = opts;
+  }
+
+  isRunning(messageId: string): boolean {
+    return this.#jobs.has(messageId);
+  }
+
+  /** Starts the job for a queued answer (`continue`: append to its existing text). */
+  start(messageId: string, user: ChatUser, opts: { continue?: boolean } = {}): void {
+    if (this.#jobs.has(messageId)) return;
+    const ac = new AbortController();
+    const job: Job = { ac, reason: undefined, done: Promise.resolve() };
+    this.#jobs.set(messageId, job);
+    job.done = this.#run(messageId, user, job, opts.continue ?? false)
+      .catch((err) => this.#o.onError?.(err, messageId))
+      .finally(() => this.#jobs.delete(messageId));
+  }
+
+  /** Stops a running answer; its text so far stays, status incomplete. */
+  async stop(messageId: string): Promise<boolean> {
+    const job = this.#jobs.get(messageId);
+    if (!job) return false;
+    job.reason = 'stop';
+    job.ac.abort();
+    await job.done;
+    return true;
+  }
+
+  /**
+   * Shutdown: running answers get up to `graceMs` to finish, then the rest end incomplete
+   * (continuable), their text flushed.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (graceMs > 0 && this.#jobs.size > 0) {
+      const all = Promise.allSettled([...this.#jobs.values()].map((j) => j.done));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    for (const job of this.#jobs.values()) {
+      job.reason = 'shutdown';
+      job.ac.abort();
+    }
+    await Promise.allSettled([...this.#jobs.values()].map((j) => j.done));
+  }
+
+  async #run(messageId: string, user: ChatUser, job: Job, continuing: boolean): Promise<void> {
+    const { conversations, hub } = this.#o;
+    const message = await conversations.messageById(messageId);
+    if (!message) return;
+    const conversation = await conversations.get(message.conversationId, user.id);
+    const all = await conversations.messages(conversation.id);
+    const history = message.parentId ? pathTo(all, message.parentId) : [];
+    const prefill = continuing ? message.content : '';
+    const baseSeq = continuing ? await conversations.lastSeq(messageId) : 0;
+    let meta: MessageMeta = { ...(continuing ? message.meta : {}), model: conversation.model };
+    delete meta.error;
+    delete meta.stopped;
+    delete meta.interrupted;
+    delete meta.retryAt;
+    hub.open(messageId, { baseSeq, text: prefill, status: 'queued', meta });
+
+    const character = await this.#character(conversation, user);
+    const built = buildContext({
+      character,
+      persona: conversation.persona,
+      history,
+      ...(prefill ? { prefill } : {}),
+      budgetTokens: this.#o.budgetFor(conversation.model),
+      maxAnswerTokens: this.#o.maxAnswerTokens,
+    });
+
+    const maxRetries = this.#o.maxRetries ?? 5;
+    const maxWait = this.#o.maxRetryWaitSec ?? 60;
+    let produced = prefill.length > 0;
+    let wroteThisRun = false;
+    const set = (
+      patch: MessageMeta,
+      status: 'queued' | 'streaming' = wroteThisRun ? 'streaming' : 'queued',
+    ): void => {
+      meta = { ...meta, ...patch };
+      hub.setStatus(messageId, status, meta);
+    };
+
+    try {
+      for (let attempt = 0; ; attempt++) {
+        let refused: Extract<GatewayEvent, { type: 'refused' }> | undefined;
+        let broke: Extract<GatewayEvent, { type: 'error' }> | undefined;
+        const requestId = `chat_${messageId}_${attempt}`;
+        for await (const ev of streamCompletion(
+          this.#o.gateway,
+          {
+            model: conversation.model,
+            messages: built.messages,
+            maxTokens: this.#o.maxAnswerTokens,
+            user: user.id,
+            requestId,
+          },
+          job.ac.signal,
+        )) {
+          switch (ev.type) {
+            case 'headers':
+              set({
+                ...(ev.deployment ? { deployment: ev.deployment } : {}),
+                ...(ev.failedOver ? { failedOver: true } : {}),
+              });
+              break;
+            case 'queue':
+              set({ queue: { position: ev.position, etaMs: ev.etaMs } });
+              break;
+            case 'text':
+              if (!wroteThisRun) {
+                wroteThisRun = true;
+                const { queue: _q, retryAt: _r, ...rest } = meta;
+                meta = rest;
+                hub.setStatus(messageId, 'streaming', meta);
+              }
+              produced = true;
+              hub.append(messageId, ev.text);
+              break;
+            case 'finish':
+              meta = { ...meta, finishReason: ev.reason };
+              break;
+            case 'usage':
+              meta = { ...meta, usage: { inputTokens: ev.inputTokens, outputTokens: ev.outputTokens } };
+              break;
+            case 'refused':
+              refused = ev;
+              break;
+            case 'error':
+              broke = ev;
+              break;
+          }
+        }
+        if (broke) {
+          // The gateway already tried every way to finish it (failover, continuation): keep what came.
+          await hub.finish(messageId, produced ? 'incomplete' : 'failed', {
+            ...meta,
+            error: { code: broke.code, message: broke.message },
+          });
+          return;
+        }
+        if (!refused) {
+          await hub.finish(messageId, 'complete', meta);
+          return;
+        }
+        const wait = refused.retryAfterSec ?? 2;
+        if (!RETRYABLE.has(refused.code) || attempt >= maxRetries || wait > maxWait) {
+          await hub.finish(messageId, produced ? 'incomplete' : 'failed', {
+            ...meta,
+            error: { code: refused.code, message: refused.message },
+          });
+          return;
+        }
+        // Tell the user when the next try happens, and wait for it (a stop cancels the wait).
+        set({ retryAt: Date.now() + wait * 1000, error: { code: refused.code, message: refused.message } });
+        await sleep(wait * 1000, undefined, { signal: job.ac.signal });
+        const { error: _e, ...rest } = meta;
+        meta = rest;
+      }
+    } catch (err) {
+      if (!job.ac.signal.aborted) {
+        await hub.finish(messageId, produced ? 'incomplete' : 'failed', {
+          ...meta,
+          error: { code: 'internal', message: 'The answer could not be completed.' },
+        });
+        throw err;
+      }
+      const { queue: _q, retryAt: _r, ...rest } = meta;
+      await hub.finish(
+        messageId,
+        'incomplete',
+        job.reason === 'stop' ? { ...rest, stopped: true } : { ...rest, interrupted: true },
+      );
+    }
+  }
+
+  async #character(conversation: ConversationRecord, user: ChatUser): Promise<Character | null> {
+    if (!conversation.characterId) return null;
+    try {
+      return (await this.#o.characters.get(conversation.characterId, user)).character;
+    } catch {
+      // Deleted since: the conversation goes on without its card.
+      return null;
+    }
+  }
+}
+
+export type { MessageRecord };

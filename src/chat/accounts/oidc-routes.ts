@@ -117,10 +117,11 @@ async function userForClaims(users: UserStore, claims: IdTokenClaims): Promise<C
       );
     return toChatUser(existing);
   }
-  return users.create({ email, name: displayName(claims, email), oidcSubject: subject });
+  return users.create({ email, name: displayName(claims), oidcSubject: subject });
 }
 
-function displayName(claims: IdTokenClaims, email: string): string {
+function displayName(claims: IdTokenClaims): string {
+  const email = claims.email?.trim() ?? '';
   const name = claims.name?.trim() || claims.preferred_username?.trim() || email.split('@')[0] || email;
   return name.slice(0, NAME_MAX);
 }

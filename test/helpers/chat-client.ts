@@ -59,7 +59,7 @@ export class ChatClient {
   /** Reads a message's SSE stream until `done` (or `maxEvents`), resuming after `lastEventId`. */
   async stream(
     messageId: string,
-    opts: { lastEventId?: number; maxChunks?: number } = {},
+    opts: { lastEventId?: number; maxChunks?: number; until?: (text: string) => boolean } = {},
   ): Promise<{
     chunks: Array<{ seq: number; text: string }>;
     done?: { status: string; meta: Json; content: string };
@@ -97,7 +97,10 @@ export class ChatClient {
           }
           if (event === 'chunk') {
             out.chunks.push({ seq: id!, text: JSON.parse(data).text });
-            if (opts.maxChunks !== undefined && out.chunks.length >= opts.maxChunks) {
+            const stop =
+              (opts.maxChunks !== undefined && out.chunks.length >= opts.maxChunks) ||
+              opts.until?.(out.chunks.map((c) => c.text).join(''));
+            if (stop) {
               ac.abort();
               return out;
             }

@@ -203,8 +203,9 @@ export class Generator {
         }
         const wait = refused.retryAfterSec ?? 2;
         if (!RETRYABLE.has(refused.code) || attempt >= maxRetries || wait > maxWait) {
+          const { queue: _q, retryAt: _r, ...rest } = meta;
           await hub.finish(messageId, produced ? 'incomplete' : 'failed', {
-            ...meta,
+            ...rest,
             error: { code: refused.code, message: refused.message },
           });
           return;

@@ -57,6 +57,7 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
     gateway: opts.gateway,
     budgetFor,
     maxAnswerTokens: chat.max_answer_tokens,
+    overflow: chat.overflow,
     onError: (e, id) => onError(e, `generation ${id}`),
   });
   const guard = requireSession(accounts);

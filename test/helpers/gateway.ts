@@ -56,6 +56,7 @@ export async function startTestGateway(input: Partial<ConfigInput> = {}): Promis
       ...(input.resilience ? { resilience: input.resilience } : {}),
       ...(input.limits ? { limits: input.limits } : {}),
       ...(input.admission ? { admission: input.admission } : {}),
+      ...(input.chat ? { chat: input.chat } : {}),
     },
     {},
   );

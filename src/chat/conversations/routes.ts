@@ -234,20 +234,24 @@ async function contextOf(
   user: { id: string; email: string; name: string; role: 'user' | 'admin' },
 ) {
   const history = pathTo(messages, conv.currentLeafId);
-  const last = history.at(-1);
+  const leaf = history.at(-1);
   const upTo =
-    last && last.role === 'assistant' && last.status !== 'complete' ? history.slice(0, -1) : history;
+    leaf && leaf.role === 'assistant' && leaf.status !== 'complete' ? history.slice(0, -1) : history;
   let character: Character | null = null;
   if (conv.characterId)
     character = await deps.characters.get(conv.characterId, user).then(
       (r) => r.character,
       () => null,
     );
-  return buildContext({
+  const input = {
     character,
     persona: conv.persona,
     history: upTo,
     budgetTokens: deps.budgetFor(conv.model),
     maxAnswerTokens: deps.maxAnswerTokens,
-  }).report;
+  };
+  const built = buildContext(input);
+  const last = built.dropped.at(-1);
+  if (!last?.meta.summary) return built.report;
+  return buildContext({ ...input, summary: { text: last.meta.summary, coversThrough: last.id } }).report;
 }

@@ -23,6 +23,13 @@ export interface MessageMeta {
   interrupted?: boolean;
   /** Stopped by the user. */
   stopped?: boolean;
+  /** The conversation's opening message, from the character card. */
+  greeting?: boolean;
+  /**
+   * On the newest turn a summary covers: the summary of every turn up to and including this one, made
+   * when they no longer fitted the model's context (chat.overflow: summarise) and reused until more drop.
+   */
+  summary?: string;
 }
 
 export interface MessageRecord {
@@ -378,6 +385,14 @@ export class ConversationStore {
       .returning('id')
       .execute();
     return rows.map((r) => r.id);
+  }
+
+  async setSummary(id: string, summary: string): Promise<void> {
+    await this.#db
+      .updateTable('messages')
+      .set({ meta: sql`messages.meta || ${JSON.stringify({ summary })}::jsonb` })
+      .where('id', '=', id)
+      .execute();
   }
 
   /** Heartbeat for a job that is alive but not producing (waiting in the gateway's queue). */

@@ -137,3 +137,33 @@ interface ChunkJson {
 function retryAfterOf(e: { retry_after?: number }): { retryAfterSec?: number } {
   return typeof e.retry_after === 'number' ? { retryAfterSec: e.retry_after } : {};
 }
+
+/** One unary completion (summaries): the text, or undefined when the gateway could not answer. */
+export async function completeOnce(
+  target: GatewayTarget,
+  req: { model: string; messages: WireMessage[]; maxTokens: number; user: string; requestId: string },
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const res = await fetch(`${target.url()}/v1/chat/completions`, {
+    method: 'POST',
+    signal,
+    headers: {
+      authorization: `Bearer ${target.key}`,
+      'content-type': 'application/json',
+      'x-request-id': req.requestId,
+      'x-holdfast-priority': 'interactive',
+    },
+    body: JSON.stringify({
+      model: req.model,
+      max_tokens: req.maxTokens,
+      user: req.user,
+      messages: req.messages,
+    }),
+  });
+  if (!res.ok) return undefined;
+  const body = (await res.json().catch(() => ({}))) as {
+    choices?: Array<{ message?: { content?: string } }>;
+  };
+  const text = body.choices?.[0]?.message?.content;
+  return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
+}

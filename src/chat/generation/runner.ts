@@ -10,7 +10,7 @@ import {
   pathTo,
 } from '../conversations/store.ts';
 import type { ChatUser } from '../session.ts';
-import { type GatewayEvent, type GatewayTarget, streamCompletion } from './gateway-client.ts';
+import { completeOnce, type GatewayEvent, type GatewayTarget, streamCompletion } from './gateway-client.ts';
 import type { GenerationHub } from './hub.ts';
 
 /** Gateway refusals worth trying again by themselves: capacity, not the request. */
@@ -32,6 +32,8 @@ export interface GeneratorOptions {
   gateway: GatewayTarget;
   budgetFor(model: string): number;
   maxAnswerTokens: number;
+  /** Turns that no longer fit the context: left out, or summarised (one extra model call, then cached). */
+  overflow?: 'drop' | 'summarise';
   /** Automatic retries of a refused answer (each after the gateway's retry-after, shown as a countdown). */
   maxRetries?: number;
   /** Longest pause honoured from a retry-after; a longer one fails the answer with the gateway's reason. */
@@ -118,14 +120,23 @@ export class Generator {
     hub.open(messageId, { baseSeq, text: prefill, status: 'queued', meta });
 
     const character = await this.#character(conversation, user);
-    const built = buildContext({
+    const contextInput = {
       character,
       persona: conversation.persona,
       history,
       ...(prefill ? { prefill } : {}),
       budgetTokens: this.#o.budgetFor(conversation.model),
       maxAnswerTokens: this.#o.maxAnswerTokens,
-    });
+    };
+    let built = buildContext(contextInput);
+    const lastDropped = built.dropped.at(-1);
+    if (lastDropped && this.#o.overflow === 'summarise') {
+      const summary =
+        lastDropped.meta.summary ??
+        (await this.#summarise(conversation, built.dropped, user, messageId, job.ac.signal));
+      if (summary)
+        built = buildContext({ ...contextInput, summary: { text: summary, coversThrough: lastDropped.id } });
+    }
 
     const maxRetries = this.#o.maxRetries ?? 5;
     const maxWait = this.#o.maxRetryWaitSec ?? 60;
@@ -231,6 +242,56 @@ export class Generator {
         job.reason === 'stop' ? { ...rest, stopped: true } : { ...rest, interrupted: true },
       );
     }
+  }
+
+  /**
+   * Summarises the turns that no longer fit, building on the newest earlier summary among them, and
+   * caches it on the last of them so later answers reuse it until more turns drop out.
+   */
+  async #summarise(
+    conversation: ConversationRecord,
+    dropped: readonly MessageRecord[],
+    user: ChatUser,
+    messageId: string,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    let from = 0;
+    let earlier = '';
+    for (let i = dropped.length - 1; i >= 0; i--) {
+      const s = dropped[i]!.meta.summary;
+      if (s) {
+        earlier = s;
+        from = i + 1;
+        break;
+      }
+    }
+    const transcript = dropped
+      .slice(from)
+      .map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}`)
+      .join('\n\n');
+    const text = await completeOnce(
+      this.#o.gateway,
+      {
+        model: conversation.model,
+        maxTokens: 400,
+        user: user.id,
+        requestId: `chat_${messageId}_summary`,
+        messages: [
+          {
+            role: 'system',
+            content:
+              'Summarise the conversation below in at most 200 words. Keep names, facts, decisions and open questions; write plain prose.',
+          },
+          {
+            role: 'user',
+            content: earlier ? `Summary so far:\n${earlier}\n\nThen:\n${transcript}` : transcript,
+          },
+        ],
+      },
+      signal,
+    ).catch(() => undefined);
+    if (text) await this.#o.conversations.setSummary(dropped.at(-1)!.id, text);
+    return text;
   }
 
   async #character(conversation: ConversationRecord, user: ChatUser): Promise<Character | null> {

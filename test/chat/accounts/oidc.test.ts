@@ -200,6 +200,14 @@ describe('OIDC refusals', () => {
     expect(provider.tokenRequests).toHaveLength(0);
   });
 
+  it('bad state: a genuine callback carried to a browser that started a different sign-in', async () => {
+    const attacker = await start();
+    const victim = await start();
+    const attackerBack = await authorize(attacker.location);
+    expectRefused(await callback(attackerBack, victim.stateCookie));
+    expect(provider.tokenRequests).toHaveLength(0);
+  });
+
   it('bad state: a state the server never issued, even with a matching cookie', async () => {
     const s = await start();
     const back = await authorize(s.location);

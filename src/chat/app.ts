@@ -9,6 +9,7 @@ import { ConversationStore } from './conversations/store.ts';
 import { registerExportRoutes } from './export.ts';
 import type { GatewayTarget } from './generation/gateway-client.ts';
 import { GenerationHub } from './generation/hub.ts';
+import { ChatOutcomes } from './generation/outcomes.ts';
 import { Generator } from './generation/runner.ts';
 import { registerStreamRoute } from './generation/stream-route.ts';
 import { chatPlugin } from './http.ts';
@@ -50,11 +51,13 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
   const conversations = new ConversationStore(db.kysely);
   const hub = new GenerationHub(conversations, { onError: (e) => onError(e, 'chunk flush') });
   const budgetFor = (model: string): number => chat.context_tokens[model] ?? chat.default_context_tokens;
+  const outcomes = new ChatOutcomes();
   const generator = new Generator({
     conversations,
     characters,
     hub,
     gateway: opts.gateway,
+    outcomes,
     budgetFor,
     maxAnswerTokens: chat.max_answer_tokens,
     overflow: chat.overflow,
@@ -109,6 +112,7 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
       await generator.close(graceMs);
       await hub.flushAll();
       hub.close();
+      outcomes.close();
       streams?.closeAll();
     },
   };

@@ -23,6 +23,25 @@ beforeAll(async () => {
           },
         ],
       },
+      {
+        name: 'pair',
+        deployments: [
+          {
+            id: 'pair-primary',
+            provider: 'simulator',
+            model: 'p',
+            tier: 0,
+            simulator: { dialect: 'openai', ttft_ms: 0, tokens_per_sec: 200, answer_tokens: 40 },
+          },
+          {
+            id: 'pair-backup',
+            provider: 'simulator',
+            model: 'p',
+            tier: 1,
+            simulator: { dialect: 'anthropic', ttft_ms: 0, tokens_per_sec: 200, answer_tokens: 40 },
+          },
+        ],
+      },
     ],
   });
   admin = await ChatClient.signUp(t.url, 'Ada');
@@ -315,6 +334,29 @@ describe('chat API: conversations and durable answers', () => {
   });
 });
 
+describe('chat API: failover', () => {
+  it('finishes an answer cut mid-stream on another deployment, and says a backup completed it', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    const inject = await fetch(`${t.url}/admin/chaos/pair-primary`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ kind: 'cut', after_tokens: 5, duration_s: 10 }),
+    });
+    expect(inject.status).toBe(201);
+    try {
+      const conv = (await alice.call('POST', '/api/conversations', { model: 'pair' })).body.conversation.id;
+      const sent = await send(alice, conv, 'Keep going no matter what.', 'failover-key-01');
+      const s = await alice.stream(sent.body.assistantMessage.id);
+      expect(s.done?.status).toBe('complete');
+      expect(s.done?.meta.failedOver).toBe(true);
+      expect(s.done?.meta.deployment).toBe('pair-backup');
+      expect(s.chunks.map((c) => c.text).join('')).toBe(s.done?.content);
+    } finally {
+      await fetch(`${t.url}/admin/chaos`, { method: 'DELETE', headers: admin });
+    }
+  });
+});
+
 describe('chat API: reports, status, export', () => {
   it('counts one report per user per window and stores the rest', async () => {
     const c = await ChatClient.signUp(t.url, 'Reporter');
@@ -357,7 +399,9 @@ describe('chat API: reports, status, export', () => {
   });
   it('reports model health for the banner, not operational while its deployment fails', async () => {
     const ok = await alice.call('GET', '/api/status');
-    expect(ok.body.models).toEqual([expect.objectContaining({ name: 'slow-sim', status: 'operational' })]);
+    expect(ok.body.models).toContainEqual(
+      expect.objectContaining({ name: 'slow-sim', status: 'operational' }),
+    );
     const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
     await fetch(`${t.url}/admin/chaos/slow-1`, {
       method: 'POST',
@@ -373,8 +417,9 @@ describe('chat API: reports, status, export', () => {
         });
       }
       const bad = await alice.call('GET', '/api/status');
-      expect(bad.body.models[0].status).not.toBe('operational');
-      expect(bad.body.models[0].message).toMatch(/deployment/);
+      const slow = bad.body.models.find((m: Json) => m.name === 'slow-sim');
+      expect(slow.status).not.toBe('operational');
+      expect(slow.message).toMatch(/deployment/);
     } finally {
       await fetch(`${t.url}/admin/chaos`, { method: 'DELETE', headers: admin });
     }

@@ -12,6 +12,7 @@ import {
 import type { ChatUser } from '../session.ts';
 import { completeOnce, type GatewayEvent, type GatewayTarget, streamCompletion } from './gateway-client.ts';
 import type { GenerationHub } from './hub.ts';
+import type { ChatOutcomes } from './outcomes.ts';
 
 /** Gateway refusals worth trying again by themselves: capacity, not the request. */
 const RETRYABLE = new Set([
@@ -30,6 +31,8 @@ export interface GeneratorOptions {
   characters: CharacterStore;
   hub: GenerationHub;
   gateway: GatewayTarget;
+  /** The gateway's outcome records, to learn of failovers after the answer started. */
+  outcomes?: ChatOutcomes;
   budgetFor(model: string): number;
   maxAnswerTokens: number;
   /** Turns that no longer fit the context: left out, or summarised (one extra model call, then cached). */
@@ -209,6 +212,14 @@ export class Generator {
           return;
         }
         if (!refused) {
+          const outcome = await this.#o.outcomes?.wait(requestId, 250);
+          if (outcome && outcome.failovers > 0) {
+            meta = {
+              ...meta,
+              failedOver: true,
+              ...(outcome.deployment ? { deployment: outcome.deployment } : {}),
+            };
+          }
           await hub.finish(messageId, 'complete', meta);
           return;
         }

@@ -172,7 +172,7 @@ function App() {
         Report a problem
       </button>
       <span class="who" title=${me.email}>${me.name || me.email}</span>
-      <button type="button" class="button subtle" onClick=${signOut}>Sign out</button>
+      <button type="button" class="button subtle topbar-signout" onClick=${signOut}>Sign out</button>
     </header>
     <nav id="sidebar" class="sidebar" aria-label="Main">
       <div class="nav-links">
@@ -182,6 +182,10 @@ function App() {
       </div>
       <h2 class="sidebar-title">Recent chats</h2>
       <${ConversationList} app=${ctx} compact currentId=${route.name === 'chat' ? route.id : null} />
+      <div class="sidebar-account">
+        <span class="muted small">Signed in as ${me.email}</span>
+        <button type="button" class="button" onClick=${signOut}>Sign out</button>
+      </div>
     </nav>
     <div class="scrim" onClick=${() => setMenuOpen(false)} aria-hidden="true"></div>
     <main id="main" tabindex="-1">

@@ -1,6 +1,7 @@
-// Markdown → sanitised HTML. Model output and character cards are untrusted: marked renders, highlight.js
-// colours code blocks (its output is escaped text in <span class>), and DOMPurify removes everything that
-// could run: scripts, event handlers, javascript:/data: links, forms, frames, inline styles.
+// Markdown → sanitised HTML. Model output and character cards are untrusted: marked renders (raw HTML in the
+// text is escaped and shown as text), highlight.js colours code blocks (its output is escaped text in
+// <span class>), and DOMPurify then removes anything that could still run: event handlers, javascript:/data:
+// links, forms, frames, inline styles.
 
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/core';
@@ -56,6 +57,10 @@ const marked = new Marked({
   gfm: true,
   breaks: true,
   renderer: {
+    // Raw HTML in model output or a card is shown as the text it is, never parsed as markup.
+    html({ text, block }) {
+      return block ? `<p>${escapeHtml(text.trim())}</p>\n` : escapeHtml(text);
+    },
     code({ text, lang }) {
       const name = (lang ?? '').trim().split(/\s+/)[0]?.toLowerCase() ?? '';
       const known = name && hljs.getLanguage(name) ? name : '';
@@ -106,6 +111,13 @@ export function renderMarkdown(text) {
     html = `<p>${escapeHtml(text)}</p>`;
   }
   return purify.sanitize(html, PURIFY_CONFIG);
+}
+
+/** `{{char}}` / `{{user}}` (and the legacy `<BOT>` / `<USER>`) for display, in one pass. */
+export function fillPlaceholders(text, char, user = 'you') {
+  return String(text ?? '').replace(/\{\{\s*(char|user)\s*\}\}|<(BOT|USER)>/gi, (_m, a, b) =>
+    (a ?? b).toLowerCase() === 'user' ? user : char,
+  );
 }
 
 /** Plain text with no markup at all (for previews). */

@@ -4,7 +4,7 @@ import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, post } from '../api.js';
 import { Avatar, ErrorText, Modal } from '../components.js';
-import { plainText } from '../markdown.js';
+import { fillPlaceholders, plainText } from '../markdown.js';
 
 /** The media type the import endpoint wants, from the file's name and type. */
 export function cardContentType(file) {
@@ -66,7 +66,7 @@ export function CharactersView({ app }) {
         ${(c.tags ?? []).slice(0, 3).map((t) => html`<span class="tag">${t}</span>`)}
       </div>
     </div>
-    <p class="character-desc">${plainText(c.description, 180) || html`<span class="muted">No description.</span>`}</p>
+    <p class="character-desc">${plainText(fillPlaceholders(c.description, c.name), 180) || html`<span class="muted">No description.</span>`}</p>
     <div class="actions">
       <button type="button" class="button primary" onClick=${() => setStarting(c)} aria-label=${`Chat with ${c.name}`}>
         Chat
@@ -177,7 +177,7 @@ function StartChat({ character, app, onClose }) {
                 checked=${greetingIndex === i}
                 onChange=${() => setGreetingIndex(i)}
               />
-              <span>${plainText(g, 140) || '(empty)'}</span>
+              <span>${plainText(fillPlaceholders(g, character.name), 140) || '(empty)'}</span>
             </label>`,
           )}
         </fieldset>`

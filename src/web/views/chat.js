@@ -340,6 +340,16 @@ function MessageList({ path, index, character, me, connection, context, ...actio
     const el = scroller.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   }, [path.length, last?.content, last?.status]);
+  // The view also shrinks when a banner or an error appears above or below it: stay pinned to the end.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el || typeof ResizeObserver === 'undefined') return undefined;
+    const ro = new ResizeObserver(() => {
+      if (stick.current) el.scrollTop = el.scrollHeight;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
 
   return html`<div
     class="messages"
@@ -423,7 +433,7 @@ function MessageView({
   if (m.role === 'assistant') {
     if (meta.retryAt && meta.retryAt > now && m.status !== 'complete') {
       notice = html`<p class="msg-notice retry" data-testid="retry-countdown">
-        The model is busy and asked us to wait. Retrying automatically in
+        The model is busy and asked us to wait. Retrying automatically in${' '}
         <strong>${formatDuration(meta.retryAt - now)}</strong>…
       </p>`;
     } else if (m.status === 'queued') {

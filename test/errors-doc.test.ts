@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderErrorTable } from '../scripts/errors-doc.ts';
+import { renderChatErrorTable, renderErrorTable } from '../scripts/errors-doc.ts';
 import { ERRORS } from '../src/core/errors.ts';
 
 describe('docs/errors.md', () => {
@@ -8,6 +8,10 @@ describe('docs/errors.md', () => {
 
   it('carries exactly the registry table (run `npm run docs:errors` after changing the registry)', () => {
     expect(doc).toContain(renderErrorTable());
+  });
+
+  it('carries exactly the chat API registry table', () => {
+    expect(doc).toContain(renderChatErrorTable());
   });
 
   it('documents every code with its status', () => {

@@ -14,6 +14,7 @@ function banner(gw: Gateway, source: string): string {
     `  OpenAI    POST ${gw.url}/v1/chat/completions   GET ${gw.url}/v1/models`,
     `  Anthropic POST ${gw.url}/v1/messages`,
     `  health    GET ${gw.url}/health/live  ${gw.url}/health/ready`,
+    ...(gw.config.chat.enabled ? [`  chat      ${gw.url}/  (API under ${gw.url}/api/)`] : []),
     '  models:',
   ];
   for (const m of c.models) {

@@ -146,7 +146,7 @@ describeBrowser('chat web UI (fake API)', () => {
     expect(await content.innerText()).toContain('click me');
     // Raw HTML is shown as the text it is.
     expect(await content.innerText()).toContain('<img src=x onerror="window.__pwned=1">');
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
     expect(dialogs).toEqual([]);
     // The composer was emptied, and the draft with it.
     expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('');
@@ -353,20 +353,22 @@ describeBrowser('chat web UI (fake API)', () => {
       await p.getByRole('heading', { name: 'Characters', exact: true }).waitFor();
       await p.screenshot({ path: screenshotPath('phone-characters') });
       // No horizontal scrolling on a phone.
-      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+      expect(await p.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+        PHONE.width,
+      );
       await p.getByRole('button', { name: 'Menu' }).click();
       await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chats' }).waitFor();
       // Let the drawer finish sliding in before the picture.
-      await p.waitForFunction(
-        () => getComputedStyle(document.getElementById('sidebar')!).transform === 'none',
-      );
+      await p.waitForFunction("getComputedStyle(document.getElementById('sidebar')).transform === 'none'");
       await p.screenshot({ path: screenshotPath('phone-menu') });
       const conv = [...fake.conversations.values()][0]!;
       await p.goto(`${url}/#/c/${conv.id}`);
       await p.locator('#chat-title').waitFor();
       await p.waitForSelector('[data-testid="message"]');
       await p.screenshot({ path: screenshotPath('phone-chat') });
-      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+      expect(await p.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+        PHONE.width,
+      );
       const composer = await p.locator('.composer').boundingBox();
       expect(composer!.y + composer!.height).toBeLessThanOrEqual(PHONE.height + 1);
       await p.getByRole('button', { name: 'Report a problem' }).click();

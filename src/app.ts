@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ChaosRegistry } from './chaos/registry.ts';
 import { type ChatApp, createChatApp } from './chat/app.ts';
 import type { ModelHealth } from './chat/status-route.ts';
+import { registerWebRoutes } from './web/routes.ts';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
@@ -173,7 +174,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       isDraining: () => draining,
       chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
       queueReport: () => admission.report(),
-      plugins: chatApp ? [chatApp.plugin] : [],
+      plugins: chatApp ? [chatApp.plugin, registerWebRoutes] : [],
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const addr = app.server.address() as AddressInfo;

@@ -37,6 +37,8 @@ export interface TestProvider {
   identity: TestIdentity;
   tamper: Tamper;
   tokenRequests: TokenRequest[];
+  /** Starts signing with a new key under a new kid, published alongside the old one. */
+  rotateKey(): void;
   close(): Promise<void>;
 }
 
@@ -49,8 +51,9 @@ interface IssuedCode {
 }
 
 export async function startTestProvider(): Promise<TestProvider> {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const kid = 'test-key-1';
+  // Newest last; tokens are signed with the newest, the JWKS lists them all.
+  const keys = [{ kid: 'test-key-1', ...generateKeyPairSync('rsa', { modulusLength: 2048 }) }];
+  const current = () => keys.at(-1)!;
   const codes = new Map<string, IssuedCode>();
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => send(res, 500, { error: String(error) }));
@@ -65,6 +68,12 @@ export async function startTestProvider(): Promise<TestProvider> {
     identity: { sub: 'user-1', email: 'sso@example.com', email_verified: true, name: 'Sso User' },
     tamper: {},
     tokenRequests: [],
+    rotateKey() {
+      keys.push({
+        kid: `test-key-${keys.length + 1}`,
+        ...generateKeyPairSync('rsa', { modulusLength: 2048 }),
+      });
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (!server.listening) return resolve();
@@ -89,7 +98,12 @@ export async function startTestProvider(): Promise<TestProvider> {
     }
     if (req.method === 'GET' && url.pathname === '/jwks') {
       return send(res, 200, {
-        keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }],
+        keys: keys.map((k) => ({
+          ...k.publicKey.export({ format: 'jwk' }),
+          kid: k.kid,
+          use: 'sig',
+          alg: 'RS256',
+        })),
       });
     }
     if (req.method === 'GET' && url.pathname === '/authorize') {
@@ -147,7 +161,7 @@ export async function startTestProvider(): Promise<TestProvider> {
   function idToken(issued: IssuedCode): string {
     const t = provider.tamper;
     const now = Math.floor(Date.now() / 1000);
-    const header = { alg: t.alg ?? 'RS256', typ: 'JWT', kid };
+    const header = { alg: t.alg ?? 'RS256', typ: 'JWT', kid: current().kid };
     const claims = {
       iss: t.issuer ?? issuer,
       aud: t.audience ?? issued.clientId,
@@ -157,7 +171,9 @@ export async function startTestProvider(): Promise<TestProvider> {
       ...issued.identity,
     };
     const input = `${b64(header)}.${b64(claims)}`;
-    const signature = sign('RSA-SHA256', Buffer.from(input), t.signWith ?? privateKey).toString('base64url');
+    const signature = sign('RSA-SHA256', Buffer.from(input), t.signWith ?? current().privateKey).toString(
+      'base64url',
+    );
     return `${input}.${signature}`;
   }
 

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../../src/stores/database.ts';
-import { type Harness, setCookie, signup, startHarness } from './harness.ts';
+import { fakeClock, type Harness, setCookie, signup, startHarness } from './harness.ts';
 import { startTestProvider, type TestProvider } from './oidc-provider.ts';
 
 const REDIRECT_URI = 'http://app.test/api/auth/oidc/callback';
@@ -182,6 +182,30 @@ describe('OIDC sign-in against a local provider', () => {
     provider.identity = { sub: 'no-email' };
     expectRefused(await signIn());
     expect(await db.kysely.selectFrom('users').select('id').execute()).toEqual([]);
+  });
+});
+
+describe('OIDC key rotation', () => {
+  it('re-reads the JWKS for an unknown key id, at most every 30 s', async () => {
+    const clock = fakeClock(Date.now());
+    await h.close();
+    h = await startHarness({
+      db,
+      now: clock.now,
+      chat: {
+        oidc: {
+          issuer: provider.issuer,
+          client_id: provider.clientId,
+          client_secret: provider.clientSecret,
+          redirect_uri: REDIRECT_URI,
+        },
+      },
+    });
+    expect((await signIn()).statusCode).toBe(302);
+    provider.rotateKey();
+    expectRefused(await signIn());
+    clock.advance(31_000);
+    expect((await signIn()).statusCode).toBe(302);
   });
 });
 

@@ -214,8 +214,11 @@ describe('OIDC refusals', () => {
     const s = await start();
     const back = await authorize(s.location);
     back.searchParams.set('state', 'A'.repeat(43));
-    expectRefused(await callback(back, s.stateCookie));
+    const res = await callback(back, s.stateCookie);
+    expectRefused(res);
     expect(provider.tokenRequests).toHaveLength(0);
+    // The attempt is over either way: the browser's state cookie goes.
+    expect(setCookie(res, 'hf_oidc')?.line).toMatch(/^hf_oidc=; Max-Age=0; Path=\/api\/auth\/oidc;/);
   });
 
   it('bad state: no state cookie (callback link replayed in another browser)', async () => {

@@ -127,10 +127,97 @@ export interface ReportsTable {
   conversation_id: string | null;
   counted: boolean;
   created_at: Created;
+  ip_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  component_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface StatusComponentsTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  group_id: string | null;
+  is_group: ColumnType<boolean, boolean | undefined, boolean>;
+  position: ColumnType<number, number | undefined, number>;
+  status: ColumnType<string, string | undefined, string>;
+  retired: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface StatusIncidentsTable {
+  id: string;
+  kind: string;
+  name: string;
+  status: string;
+  impact: string;
+  impact_override: string | null;
+  auto: ColumnType<boolean, boolean | undefined, boolean>;
+  component_ids: ColumnType<unknown, JsonbParam | undefined, JsonbParam>;
+  merged_into: string | null;
+  started_at: ColumnType<Date, Date | undefined, Date>;
+  monitoring_at: Date | null;
+  resolved_at: Date | null;
+  scheduled_for: Date | null;
+  scheduled_until: Date | null;
+  postmortem_body: string | null;
+  postmortem_published_at: Date | null;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface StatusIncidentUpdatesTable {
+  id: string;
+  incident_id: string;
+  status: string;
+  body: string;
+  affected_components: ColumnType<unknown, JsonbParam | null | undefined, JsonbParam | null>;
+  auto: ColumnType<boolean, boolean | undefined, boolean>;
+  deliver_notifications: ColumnType<boolean, boolean | undefined, boolean>;
+  display_at: ColumnType<Date, Date | undefined, Date>;
+  created_at: Created;
+  updated_at: Updated;
+}
+
+export interface StatusDailyTable {
+  component_id: string;
+  day: string;
+  worst_status: string;
+  seconds: Json;
+  latency: ColumnType<unknown, JsonbParam | null | undefined, JsonbParam | null>;
+}
+
+export interface StatusSubscribersTable {
+  id: string;
+  kind: string;
+  target: string;
+  secret: string;
+  component_ids: ColumnType<unknown, JsonbParam | null | undefined, JsonbParam | null>;
+  created_at: Created;
+  disabled_at: Date | null;
+}
+
+export interface StatusOutboxTable {
+  id: string;
+  subscriber_id: string;
+  topic: string;
+  payload: Json;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: ColumnType<Date, Date | undefined, Date>;
+  delivered_at: Date | null;
+  failed_at: Date | null;
+  last_error: string | null;
+  created_at: Created;
 }
 
 export interface Database {
   api_keys: ApiKeysTable;
+  status_components: StatusComponentsTable;
+  status_incidents: StatusIncidentsTable;
+  status_incident_updates: StatusIncidentUpdatesTable;
+  status_daily: StatusDailyTable;
+  status_subscribers: StatusSubscribersTable;
+  status_outbox: StatusOutboxTable;
   users: UsersTable;
   sessions: SessionsTable;
   personas: PersonasTable;

@@ -169,6 +169,139 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0004_status': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The status system: components (stable ids), incidents and maintenances (one table, as
+      // Statuspage models them), their updates, daily uptime rollups, subscribers and the notification
+      // outbox. Shapes: src/status/statuspage.ts.
+      await db.schema
+        .createTable('status_components')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // the config key it came from; an id is never reused for another key
+        .addColumn('key', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('group_id', 'text')
+        .addColumn('is_group', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('status', 'text', (c) => c.notNull().defaultTo('operational'))
+        // no longer in the config: hidden, kept so history and ids stay valid
+        .addColumn('retired', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createTable('status_incidents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // incident | maintenance
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('impact', 'text', (c) => c.notNull())
+        // set when an operator overrides the computed impact
+        .addColumn('impact_override', 'text')
+        // opened by the system (true) or an operator
+        .addColumn('auto', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('component_ids', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .addColumn('merged_into', 'text')
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('monitoring_at', 'timestamptz')
+        .addColumn('resolved_at', 'timestamptz')
+        .addColumn('scheduled_for', 'timestamptz')
+        .addColumn('scheduled_until', 'timestamptz')
+        .addColumn('postmortem_body', 'text')
+        .addColumn('postmortem_published_at', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createIndex('status_incidents_created_idx')
+        .on('status_incidents')
+        .columns(['kind', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('status_incident_updates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('incident_id', 'text', (c) =>
+          c.notNull().references('status_incidents.id').onDelete('cascade'),
+        )
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('affected_components', 'jsonb')
+        .addColumn('auto', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('deliver_notifications', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addColumn('display_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createIndex('status_incident_updates_incident_idx')
+        .on('status_incident_updates')
+        .columns(['incident_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('status_daily')
+        // one row per component per UTC day: what the 90-day uptime bars show
+        .addColumn('component_id', 'text', (c) => c.notNull())
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('worst_status', 'text', (c) => c.notNull())
+        // seconds observed in each status that day: {"operational": 86000, "partial_outage": 400}
+        .addColumn('seconds', 'jsonb', (c) => c.notNull())
+        // response time (ms) samples summary: {"p50": .., "p95": .., "count": ..}
+        .addColumn('latency', 'jsonb')
+        .addPrimaryKeyConstraint('status_daily_pk', ['component_id', 'day'])
+        .execute();
+      await db.schema
+        .createTable('status_subscribers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // webhook | slack | discord | email
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        // HMAC secret for webhooks; unsubscribe token for all
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('component_ids', 'jsonb')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('disabled_at', 'timestamptz')
+        .execute();
+      await db.schema
+        .createTable('status_outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('subscriber_id', 'text', (c) =>
+          c.notNull().references('status_subscribers.id').onDelete('cascade'),
+        )
+        // what it is about, so updates close together can be batched into one delivery
+        .addColumn('topic', 'text', (c) => c.notNull())
+        .addColumn('payload', 'jsonb', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('delivered_at', 'timestamptz')
+        .addColumn('failed_at', 'timestamptz')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createIndex('status_outbox_due_idx')
+        .on('status_outbox')
+        .columns(['delivered_at', 'next_attempt_at'])
+        .execute();
+      // Public (signed-out) reports are throttled per IP; only a keyed hash of it is kept.
+      await db.schema.alterTable('reports').addColumn('ip_hash', 'text').execute();
+      await db.schema.alterTable('reports').addColumn('component_id', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('reports').dropColumn('component_id').execute();
+      await db.schema.alterTable('reports').dropColumn('ip_hash').execute();
+      for (const t of [
+        'status_outbox',
+        'status_subscribers',
+        'status_daily',
+        'status_incident_updates',
+        'status_incidents',
+        'status_components',
+      ])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 /**

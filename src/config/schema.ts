@@ -311,6 +311,116 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    status: z
+      .object({
+        /** Serve the status page, the Statuspage-compatible API and feeds, and open incidents automatically. */
+        enabled: z.boolean().default(true),
+        page: z
+          .object({
+            name: z.string().min(1).default('Holdfast Status'),
+            /** Public URL of the status page (links in feeds, webhooks and emails). */
+            url: z.url().default('http://127.0.0.1:8080/status'),
+            time_zone: z.string().min(1).default('Etc/UTC'),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Components beyond the defaults (one per model group, grouped under "Models", plus "API" and
+         * "Chat app" under "Platform"). `key` is what the stable id derives from: renaming keeps history.
+         */
+        components: z
+          .array(
+            z
+              .object({
+                key: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/),
+                name: z.string().min(1),
+                description: z.string().optional(),
+                group: z.string().optional(),
+                /** Model groups whose traffic this component's status is computed from. */
+                models: z.array(z.string()).default([]),
+              })
+              .strict(),
+          )
+          .default([]),
+        slo: z
+          .object({
+            /** Share of requests that must succeed (server-side failures count, client errors do not). */
+            availability: z.number().min(0.5).max(0.99999).default(0.995),
+            /** A request is slow when its time to first token exceeds this… */
+            latency_ms: z.number().int().positive().default(5_000),
+            /** …and this share must not be slow. */
+            latency_target: z.number().min(0.5).max(0.99999).default(0.95),
+          })
+          .strict()
+          .prefault({}),
+        incidents: z
+          .object({
+            /** Open incidents automatically when a component leaves operational. */
+            auto: z.boolean().default(true),
+            /** Resolve an automatic incident after its components stayed operational this long. */
+            quiet_period_s: z.number().int().positive().default(600),
+          })
+          .strict()
+          .prefault({}),
+        /** Synthetic requests to components with no traffic, so "idle" is not "healthy by default". */
+        probes: z
+          .object({ enabled: z.boolean().default(true), interval_s: z.number().int().positive().default(30) })
+          .strict()
+          .prefault({}),
+        reports: z
+          .object({
+            /** One counted report per user (or IP) per window. */
+            window_s: z.number().int().positive().default(600),
+            /** A spike: at least this many counted reports in the window… */
+            min_reports: z.number().int().positive().default(5),
+            /** …and this many times the hour-of-week baseline. */
+            spike_factor: z.number().positive().default(3),
+          })
+          .strict()
+          .prefault({}),
+        notifications: z
+          .object({
+            /** Deliver webhooks to private, loopback and link-local addresses (off: SSRF protection). */
+            allow_private_targets: z.boolean().default(false),
+            /** Updates to one incident within this window go out as one message. */
+            batch_window_s: z.number().int().min(0).default(30),
+            max_attempts: z.number().int().positive().default(8),
+            smtp: z
+              .object({
+                host: z.string().min(1),
+                port: z.number().int().positive().default(587),
+                secure: z.boolean().default(false),
+                user: z.string().optional(),
+                pass: z.string().optional(),
+                from: z.string().min(3),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .prefault({}),
+        /** Static copy of the page, API and feeds, rewritten on every change, served by any static host. */
+        export: z
+          .object({
+            dir: z.string().min(1).optional(),
+            s3: z
+              .object({
+                bucket: z.string().min(1),
+                prefix: z.string().default(''),
+                region: z.string().default('us-east-1'),
+                endpoint: z.url().optional(),
+                access_key_id: z.string().optional(),
+                secret_access_key: z.string().optional(),
+                force_path_style: z.boolean().default(false),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     resilience: z
       .object({
         outlier: z

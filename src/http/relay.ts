@@ -3,6 +3,7 @@ import type { StreamEvent } from '../core/chat.ts';
 import type { ResponseCollector } from '../core/collect.ts';
 import type { RenderContext } from '../core/door.ts';
 import { toHoldfastError } from '../core/errors.ts';
+import type { EventBatch } from '../core/provider.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 
 /** What the relay learned, for the outcome record. */
@@ -49,12 +50,14 @@ function renderContext(ctx: RequestContext, collector: ResponseCollector): Rende
 
 export async function relayUnary(
   ctx: RequestContext,
-  events: AsyncIterable<StreamEvent>,
+  batches: AsyncIterable<EventBatch>,
   result: RelayResult,
 ): Promise<unknown> {
-  for await (const ev of events) {
-    if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
-    result.collector.push(ev);
+  for await (const batch of batches) {
+    for (const ev of batch) {
+      if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
+      result.collector.push(ev);
+    }
   }
   return ctx.door.renderResponse(result.collector.result(), renderContext(ctx, result.collector));
 }
@@ -74,28 +77,29 @@ function drained(res: ServerResponse): Promise<void> {
 
 const WAITING = Symbol('waiting');
 /**
- * Streams events as SSE. Headers are held until the first content (or the end) arrives, so a failure
- * before any output still gets a real HTTP status (and, with failover, an invisible retry), and the
- * opening frame can carry what the upstream said first (Anthropic's message_start wants input tokens).
- * A slow upstream does not hold headers past one keep-alive interval, after which keep-alives flow.
+ * Streams event batches as SSE. Headers are held until the first content (or the end) arrives, so a
+ * failure before any output still gets a real HTTP status (and, with failover, an invisible retry), and
+ * the opening frame can carry what the upstream said first (Anthropic's message_start wants input
+ * tokens). A slow upstream does not hold headers past one keep-alive interval, after which keep-alives
+ * flow. Each batch (one upstream read) leaves in one write, and the first one as soon as it arrives.
  */
 export async function relayStream(
   ctx: RequestContext,
-  events: AsyncIterable<StreamEvent>,
+  batches: AsyncIterable<EventBatch>,
   res: ServerResponse,
   result: RelayResult,
   opts: { keepAliveMs: number; headers: Record<string, string> },
 ): Promise<void> {
-  const it = events[Symbol.asyncIterator]();
+  const it = batches[Symbol.asyncIterator]();
   const held: StreamEvent[] = [];
-  let pending: Promise<IteratorResult<StreamEvent>> | undefined = it.next();
+  let pending: Promise<IteratorResult<EventBatch>> | undefined = it.next();
   // One timer bounds the whole hold phase (a timer per event showed up in profiles).
   let holdTimer: NodeJS.Timeout | undefined;
   const holdExpired = new Promise<typeof WAITING>((resolve) => {
     holdTimer = setTimeout(() => resolve(WAITING), opts.keepAliveMs);
   });
-  for (;;) {
-    let r: IteratorResult<StreamEvent> | typeof WAITING;
+  hold: for (;;) {
+    let r: IteratorResult<EventBatch> | typeof WAITING;
     try {
       r = await Promise.race([pending, holdExpired]);
     } catch (err) {
@@ -107,10 +111,12 @@ export async function relayStream(
       pending = undefined;
       break;
     }
-    held.push(r.value);
-    result.collector.push(r.value);
     pending = it.next();
-    if (isContent(r.value) || r.value.type === 'finish') break;
+    for (const ev of r.value) {
+      held.push(ev);
+      result.collector.push(ev);
+    }
+    for (const ev of r.value) if (isContent(ev) || ev.type === 'finish') break hold;
   }
   clearTimeout(holdTimer);
   // A held promise that later rejects must not surface as an unhandled rejection before we await it.
@@ -121,34 +127,12 @@ export async function relayStream(
   result.headersSent = true;
   const renderer = ctx.door.streamRenderer(renderContext(ctx, result.collector));
   let lastWrite = performance.now();
-  // Events that arrive together (one upstream read carries many SSE frames) leave in one write: frames
-  // are joined into one string and flushed once the current burst of promise jobs has run. The first
-  // frame goes out at once, so batching never delays the first token.
-  let out = '';
-  let scheduled = false;
-  let first = true;
-  const flush = (): void => {
-    scheduled = false;
-    if (out === '' || res.destroyed) return;
-    const chunk = out;
-    out = '';
-    res.write(chunk);
-  };
-  const write = async (s: string): Promise<void> => {
-    if (!s || res.destroyed) return;
+  // Returns a promise only when the socket is full, so the common case costs no extra async step.
+  // Backpressure: a slow reader stops us pulling from upstream instead of growing memory.
+  const write = (s: string): Promise<void> | undefined => {
+    if (!s || res.destroyed) return undefined;
     lastWrite = performance.now();
-    if (first) {
-      first = false;
-      if (!res.write(s)) await drained(res);
-      return;
-    }
-    out += s;
-    if (!scheduled) {
-      scheduled = true;
-      process.nextTick(flush);
-    }
-    // Backpressure: a slow reader stops us pulling from upstream instead of growing memory.
-    if (res.writableNeedDrain) await drained(res);
+    return res.write(s) ? undefined : drained(res);
   };
   const timer = setInterval(
     () => {
@@ -167,23 +151,28 @@ export async function relayStream(
       if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
       frame += renderer.event(ev);
     }
-    await write(frame);
+    let full = write(frame);
+    if (full) await full;
     while (pending) {
       const next = await pending;
       if (next.done) break;
       pending = it.next();
-      const ev = next.value;
-      result.collector.push(ev);
-      if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
-      await write(renderer.event(ev));
+      frame = '';
+      for (const ev of next.value) {
+        result.collector.push(ev);
+        if (result.firstTokenAt === undefined && isContent(ev)) result.firstTokenAt = performance.now();
+        frame += renderer.event(ev);
+      }
+      full = write(frame);
+      if (full) await full;
     }
-    await write(renderer.end());
+    full = write(renderer.end());
+    if (full) await full;
   } catch (err) {
     if (!res.destroyed) await write(renderer.error(toHoldfastError(err)));
     throw err;
   } finally {
     clearInterval(timer);
-    flush();
     if (!res.destroyed) res.end();
   }
 }

@@ -46,48 +46,68 @@ export class Continuity {
     this.#usage.outputTokens += this.#attemptUsage.outputTokens ?? this.#attemptTextEvents;
   }
 
+  /** `accept` over a batch: what the caller should see of it, in order (possibly nothing). */
+  acceptAll(batch: readonly StreamEvent[]): StreamEvent[] {
+    const out: StreamEvent[] = [];
+    for (const ev of batch) this.#accept(ev, out);
+    return out;
+  }
+
+  /** What the caller should see of one event from the current attempt, in order (possibly nothing). */
   accept(ev: StreamEvent): StreamEvent[] {
+    const out: StreamEvent[] = [];
+    this.#accept(ev, out);
+    return out;
+  }
+
+  // Appends to `out` rather than returning arrays: this runs for every event of every answer.
+  #accept(ev: StreamEvent, out: StreamEvent[]): void {
     switch (ev.type) {
       case 'start':
-        if (this.#startSent) return [];
+        if (this.#startSent) return;
         this.#startSent = true;
-        return [ev];
+        out.push(ev);
+        return;
       case 'text': {
         this.#attemptTextEvents += 1;
-        const out = this.#flushTools();
+        this.#flushTools(out);
         if (this.#overlap !== undefined) {
           this.#overlap += ev.text;
-          if (this.#overlap.length < OVERLAP_WINDOW) return out;
-          out.push(...this.#releaseOverlap());
-          return out;
+          if (this.#overlap.length < OVERLAP_WINDOW) return;
+          this.#releaseOverlap(out);
+          return;
         }
-        out.push(this.#emitText(ev.text));
-        return out;
+        // Passed on as is: only a continuation's seam ever changes text.
+        this.text += ev.text;
+        this.emitted = true;
+        out.push(ev);
+        return;
       }
       case 'tool_call_start': {
-        const out = this.#releaseOverlap();
+        this.#releaseOverlap(out);
         this.#pending.set(ev.index, { id: ev.id, name: ev.name, args: '' });
         this.#pendingOrder.push(ev.index);
-        return out;
+        return;
       }
       case 'tool_call_delta': {
         const p = this.#pending.get(ev.index);
         if (p) p.args += ev.argumentsDelta;
-        return [];
+        return;
       }
       case 'usage':
         if (ev.usage.inputTokens !== undefined) this.#attemptUsage.inputTokens = ev.usage.inputTokens;
         if (ev.usage.outputTokens !== undefined) this.#attemptUsage.outputTokens = ev.usage.outputTokens;
-        return [];
+        return;
       case 'finish': {
-        const out = [...this.#releaseOverlap(), ...this.#flushTools()];
+        this.#releaseOverlap(out);
+        this.#flushTools(out);
         const usage: Usage = {
           inputTokens: this.#usage.inputTokens + (this.#attemptUsage.inputTokens ?? 0),
           outputTokens:
             this.#usage.outputTokens + (this.#attemptUsage.outputTokens ?? this.#attemptTextEvents),
         };
         out.push({ type: 'usage', usage }, ev);
-        return out;
+        return;
       }
     }
   }
@@ -98,8 +118,8 @@ export class Continuity {
     return { type: 'text', text };
   }
 
-  #releaseOverlap(): StreamEvent[] {
-    if (this.#overlap === undefined) return [];
+  #releaseOverlap(out: StreamEvent[]): void {
+    if (this.#overlap === undefined) return;
     let buf = this.#overlap;
     this.#overlap = undefined;
     // A model told to continue sometimes repeats the end of what it already said: drop the longest
@@ -110,12 +130,11 @@ export class Continuity {
         break;
       }
     }
-    return buf ? [this.#emitText(buf)] : [];
+    if (buf) out.push(this.#emitText(buf));
   }
 
-  #flushTools(): StreamEvent[] {
-    if (this.#pendingOrder.length === 0) return [];
-    const out: StreamEvent[] = [];
+  #flushTools(out: StreamEvent[]): void {
+    if (this.#pendingOrder.length === 0) return;
     for (const key of this.#pendingOrder) {
       const p = this.#pending.get(key)!;
       const index = this.#toolBase++;
@@ -126,7 +145,6 @@ export class Continuity {
     this.#pendingOrder = [];
     this.emitted = true;
     this.completedTool = true;
-    return out;
   }
 }
 

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModelConfig, ResilienceConfig } from '../config/schema.ts';
-import type { ChatRequest, StreamEvent } from '../core/chat.ts';
+import type { ChatRequest } from '../core/chat.ts';
 import { HoldfastError } from '../core/errors.ts';
+import { batchesOf, type EventBatch } from '../core/provider.ts';
 import { UpstreamError } from '../core/upstream-error.ts';
 import { ClientThrottle } from '../overload/client-throttle.ts';
 import type { DeploymentRuntime } from '../providers/registry.ts';
@@ -147,6 +148,7 @@ export class ResilienceEngine {
   readonly #clock: Clock;
   readonly #rng: Rng;
   readonly #res: ResilienceConfig;
+  readonly #chains = new Map<string, readonly GroupState[]>();
 
   constructor(opts: EngineOptions) {
     this.#clock = opts.clock;
@@ -221,8 +223,17 @@ export class ResilienceEngine {
     return d && d.lastFailAt > d.lastOkAt ? 'suspect' : 'healthy';
   }
 
-  /** The group and its fallbacks, depth first, each once. */
-  chain(name: string): GroupState[] {
+  /** The group and its fallbacks, depth first, each once. Fixed by the config, so built once per group. */
+  chain(name: string): readonly GroupState[] {
+    let chain = this.#chains.get(name);
+    if (!chain) {
+      chain = this.#buildChain(name);
+      this.#chains.set(name, chain);
+    }
+    return chain;
+  }
+
+  #buildChain(name: string): GroupState[] {
     const out: GroupState[] = [];
     const seen = new Set<string>();
     const visit = (n: string): void => {
@@ -289,14 +300,15 @@ export class ResilienceEngine {
   }
 
   #hedgeDelay(group: GroupState, stream: boolean): number | undefined {
-    if (!group.config.hedge.enabled) return undefined;
+    // A hedge goes to another deployment of the same group: with only one there is nothing to race.
+    if (!group.config.hedge.enabled || group.deployments.length < 2) return undefined;
     const p95 = (stream ? group.ttft : group.unary).quantile(0.95);
     return p95 === undefined ? undefined : Math.max(group.config.hedge.min_delay_ms, p95);
   }
 
   readonly dispatch: Dispatch = (ctx) => this.#serve(ctx);
 
-  async *#serve(ctx: RequestContext): AsyncGenerator<StreamEvent> {
+  async *#serve(ctx: RequestContext): AsyncGenerator<EventBatch> {
     const chain = this.chain(ctx.route!.name);
     const primary = chain[0]!;
     const maxAttempts = primary.config.retry.max_attempts;
@@ -370,13 +382,14 @@ export class ResilienceEngine {
         try {
           const hedgeDelay = !continuing && n === 1 ? this.#hedgeDelay(primary, req.stream) : undefined;
           const { winner, first } = await this.#begin(picked, req, ctx, deadline, hedgeDelay, tried);
-          // Streamed here rather than in a nested generator: every event crossing one fewer async layer
-          // is measurable on long streams.
-          let ev = first;
+          // Streamed here rather than in a nested generator, a batch at a time: every event crossing one
+          // fewer async layer is measurable on long streams.
+          let batch = first;
           try {
-            while (!ev.done) {
-              for (const e of out.accept(ev.value)) yield e;
-              ev = await winner.next();
+            while (!batch.done) {
+              const events = out.acceptAll(batch.value);
+              if (events.length > 0) yield events;
+              batch = await winner.next();
             }
             winner.succeed();
           } finally {
@@ -414,11 +427,11 @@ export class ResilienceEngine {
     deadline: Deadline,
     hedgeDelay: number | undefined,
     tried: Set<string>,
-  ): Promise<{ winner: Started; first: IteratorResult<StreamEvent> }> {
+  ): Promise<{ winner: Started; first: IteratorResult<EventBatch> }> {
     const dep = picked.dep;
     const a = this.#start(picked, req, ctx, deadline);
     let winner = a;
-    let first: IteratorResult<StreamEvent>;
+    let first: IteratorResult<EventBatch>;
     if (hedgeDelay === undefined) {
       first = await a.next();
     } else {
@@ -442,7 +455,7 @@ export class ResilienceEngine {
         const b = this.#start(other, req, ctx, deadline);
         const bFirst = b.next();
         bFirst.catch(() => {});
-        const tagged = (p: Promise<IteratorResult<StreamEvent>>, s: Started) =>
+        const tagged = (p: Promise<IteratorResult<EventBatch>>, s: Started) =>
           p.then(
             (value) => ({ s, value }),
             (error: unknown) => ({ s, error }),
@@ -451,7 +464,7 @@ export class ResilienceEngine {
           [a, tagged(aFirst, a)],
           [b, tagged(bFirst, b)],
         ]);
-        let settled: { s: Started; value?: IteratorResult<StreamEvent>; error?: unknown } | undefined;
+        let settled: { s: Started; value?: IteratorResult<EventBatch>; error?: unknown } | undefined;
         while (pending.size > 0) {
           settled = await Promise.race(pending.values());
           pending.delete(settled.s);
@@ -533,7 +546,7 @@ class Started {
   readonly #stream: boolean;
   readonly #ctx: RequestContext;
   readonly #ac = new AbortController();
-  readonly #it: AsyncIterator<StreamEvent>;
+  readonly #it: AsyncIterator<EventBatch>;
   readonly #t0: number;
   readonly #firstByteMs: number;
   readonly #idleMs: number;
@@ -571,9 +584,9 @@ class Started {
     if (ctx.signal.aborted) this.#ac.abort(ctx.signal.reason);
     else ctx.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
     this.#arm(firstByteMs);
-    this.#it = dep.runtime.adapter
-      .call(req, { signal: this.#ac.signal, requestId: ctx.requestId })
-      [Symbol.asyncIterator]();
+    this.#it = batchesOf(
+      dep.runtime.adapter.call(req, { signal: this.#ac.signal, requestId: ctx.requestId }),
+    );
   }
 
   #arm(ms: number): void {
@@ -601,7 +614,7 @@ class Started {
     this.#ac.abort(this.#timedOut);
   }
 
-  async next(): Promise<IteratorResult<StreamEvent>> {
+  async next(): Promise<IteratorResult<EventBatch>> {
     try {
       const r = await this.#it.next();
       const now = this.#engine.clock.now();

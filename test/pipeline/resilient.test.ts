@@ -93,7 +93,8 @@ function setup(models: ConfigInput['models']) {
     };
     let text = '';
     try {
-      for await (const ev of engine.dispatch(ctx)) if (ev.type === 'text') text += ev.text;
+      for await (const batch of engine.dispatch(ctx))
+        for (const ev of batch) if (ev.type === 'text') text += ev.text;
       return { text, ctx };
     } catch (error) {
       return { text, ctx, error };

@@ -9,10 +9,10 @@ import type {
   TextPart,
 } from '../../core/chat.ts';
 import { responseToEvents } from '../../core/collect.ts';
-import type { CallContext, ProviderAdapter } from '../../core/provider.ts';
+import { type CallContext, type EventBatch, eventStream, type ProviderAdapter } from '../../core/provider.ts';
 import { UpstreamError } from '../../core/upstream-error.ts';
 import { createDispatcher, postJson, readText, transportError, type UpstreamResponse } from '../http-call.ts';
-import { parseSse } from '../sse.ts';
+import { parseSseBatches } from '../sse.ts';
 import { classifyAnthropicError, classifyAnthropicStreamError, parseErrorBody } from './classify.ts';
 import { argumentsObject } from './door.ts';
 import type {
@@ -457,7 +457,7 @@ export function createAnthropicAdapter(
     ...dep.headers,
   };
 
-  async function* call(req: ChatRequest, ctx: CallContext): AsyncGenerator<StreamEvent> {
+  async function* batches(req: ChatRequest, ctx: CallContext): AsyncGenerator<EventBatch> {
     const { body, prefillTrim } = buildAnthropicRequest(req, dep.model);
     const res = await postJson({
       dispatcher,
@@ -477,13 +477,22 @@ export function createAnthropicAdapter(
       if (!req.stream) {
         const text = await readBody(res, ctx, false, MAX_UNARY_BODY);
         done = true;
-        yield* responseToEvents(parseMessageResponse(text, prefillTrim));
+        yield [...responseToEvents(parseMessageResponse(text, prefillTrim))];
         return;
       }
       const decoder = new AnthropicStreamDecoder(prefillTrim);
       try {
-        for await (const msg of parseSse(res.body)) {
-          for (const ev of decoder.push(msg.event, msg.data)) yield ev;
+        // The events of one upstream read leave together (see EventBatch).
+        for await (const messages of parseSseBatches(res.body)) {
+          const out: StreamEvent[] = [];
+          try {
+            for (const msg of messages) for (const ev of decoder.push(msg.event, msg.data)) out.push(ev);
+          } catch (err) {
+            // What arrived before the bad event still reaches the caller first, as it would event by event.
+            if (out.length > 0) yield out;
+            throw err;
+          }
+          if (out.length > 0) yield out;
         }
       } catch (err) {
         if (err instanceof UpstreamError) throw err;
@@ -499,7 +508,7 @@ export function createAnthropicAdapter(
 
   return {
     upstreamModel: dep.model,
-    call,
+    call: (req, ctx) => eventStream(() => batches(req, ctx)),
     async close() {
       await owned?.close();
     },

@@ -14,10 +14,10 @@ import type {
 } from '../../core/chat.ts';
 import { responseToEvents } from '../../core/collect.ts';
 import { withContinueInstruction } from '../../core/continuation.ts';
-import type { CallContext, ProviderAdapter } from '../../core/provider.ts';
+import { type CallContext, type EventBatch, eventStream, type ProviderAdapter } from '../../core/provider.ts';
 import { UpstreamError } from '../../core/upstream-error.ts';
 import { createDispatcher, postJson, readText, transportError, type UpstreamResponse } from '../http-call.ts';
-import { parseSse } from '../sse.ts';
+import { parseSseBatches } from '../sse.ts';
 import { classifyInBandError, classifyOpenAIError } from './classify.ts';
 import type {
   WireChatRequest,
@@ -281,37 +281,38 @@ class ChunkMapper {
     return this.#finish !== undefined;
   }
 
-  *#start(chunk: Json | undefined): Generator<StreamEvent> {
+  #start(chunk: Json | undefined, out: StreamEvent[]): void {
     if (this.#started) return;
     this.#started = true;
     const id = typeof chunk?.id === 'string' && chunk.id !== '' ? chunk.id : undefined;
     const model = typeof chunk?.model === 'string' && chunk.model !== '' ? chunk.model : undefined;
-    yield { type: 'start', ...(id ? { id } : {}), ...(model ? { model } : {}) };
+    out.push({ type: 'start', ...(id ? { id } : {}), ...(model ? { model } : {}) });
   }
 
-  *chunk(chunk: Json): Generator<StreamEvent> {
+  /** Appends the events of one chunk to `out` (plain pushes: this runs for every chunk of every stream). */
+  chunk(chunk: Json, out: StreamEvent[]): void {
     const usage = toUsage(chunk.usage as Partial<WireUsage> | undefined);
     if (usage) this.#usage = usage;
     const choice = firstChoice(chunk);
     // Azure opens with a chunk of prompt_filter_results and no choices; it says nothing about the answer.
     if (!choice) return;
-    yield* this.#start(chunk);
+    this.#start(chunk, out);
     const delta = isObject(choice.delta) ? choice.delta : {};
     const text = typeof delta.content === 'string' ? delta.content : '';
     const refusal = typeof delta.refusal === 'string' ? delta.refusal : '';
     if (text || refusal) {
       this.#output = true;
-      yield { type: 'text', text: text + refusal };
+      out.push({ type: 'text', text: text + refusal });
     }
     if (Array.isArray(delta.tool_calls)) {
-      for (const tc of delta.tool_calls as unknown[]) if (isObject(tc)) yield* this.#toolCall(tc);
+      for (const tc of delta.tool_calls as unknown[]) if (isObject(tc)) this.#toolCall(tc, out);
     }
     if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') {
       this.#finish = mapFinish(choice.finish_reason, choice.stop_reason, this.#stops);
     }
   }
 
-  *#toolCall(tc: Json): Generator<StreamEvent> {
+  #toolCall(tc: Json, out: StreamEvent[]): void {
     const fn = isObject(tc.function) ? tc.function : {};
     let slot: ToolSlot | undefined;
     if (typeof tc.index === 'number') slot = this.#tools.get(tc.index);
@@ -322,24 +323,24 @@ class ChunkMapper {
       slot = { index: this.#tools.size, id: callId(tc.id) };
       this.#tools.set(key, slot);
       this.#output = true;
-      yield {
+      out.push({
         type: 'tool_call_start',
         index: slot.index,
         id: slot.id,
         name: typeof fn.name === 'string' ? fn.name : '',
-      };
+      });
     }
     this.#lastTool = slot;
     const args = argumentsText(fn.arguments);
-    if (args !== '') yield { type: 'tool_call_delta', index: slot.index, argumentsDelta: args };
+    if (args !== '') out.push({ type: 'tool_call_delta', index: slot.index, argumentsDelta: args });
   }
 
-  /** The closing events, or undefined when the stream never said it was finished. */
-  *end(): Generator<StreamEvent> {
+  /** Appends the closing events; nothing when the stream never said it was finished. */
+  end(out: StreamEvent[]): void {
     if (!this.#finish) return;
-    yield* this.#start(undefined);
-    if (this.#usage) yield { type: 'usage', usage: this.#usage };
-    yield { type: 'finish', ...this.#finish };
+    this.#start(undefined, out);
+    if (this.#usage) out.push({ type: 'usage', usage: this.#usage });
+    out.push({ type: 'finish', ...this.#finish });
   }
 }
 
@@ -370,7 +371,7 @@ export function createOpenAIAdapter(dep: DeploymentConfig, opts: OpenAIAdapterOp
   const dispatcher = opts.dispatcher ?? createDispatcher(dep);
   const { url, headers } = endpoint(dep);
 
-  async function* call(req: ChatRequest, ctx: CallContext): AsyncGenerator<StreamEvent> {
+  async function* batches(req: ChatRequest, ctx: CallContext): AsyncGenerator<EventBatch> {
     const res = await postJson({
       dispatcher,
       url,
@@ -389,8 +390,8 @@ export function createOpenAIAdapter(dep: DeploymentConfig, opts: OpenAIAdapterOp
         complete = true;
         throw classifyOpenAIError(res.status, res.headers, text);
       }
-      if (req.stream) yield* streamEvents(res, req, ctx);
-      else yield* responseToEvents(await unary(res, req, ctx));
+      if (req.stream) yield* streamBatches(res, req, ctx);
+      else yield [...responseToEvents(await unary(res, req, ctx))];
       complete = true;
     } finally {
       // Early return by the consumer, a caller abort or a failure: free the socket instead of leaving it
@@ -401,7 +402,7 @@ export function createOpenAIAdapter(dep: DeploymentConfig, opts: OpenAIAdapterOp
 
   return {
     upstreamModel: dep.model,
-    call,
+    call: (req, ctx) => eventStream(() => batches(req, ctx)),
     async close() {
       if (owned) await dispatcher.close();
     },
@@ -425,35 +426,47 @@ async function unary(res: UpstreamResponse, req: ChatRequest, ctx: CallContext):
   return completionToResponse(json, req.stop);
 }
 
-async function* streamEvents(
+/** The events of one upstream read leave together (see EventBatch). */
+async function* streamBatches(
   res: UpstreamResponse,
   req: ChatRequest,
   ctx: CallContext,
-): AsyncGenerator<StreamEvent> {
+): AsyncGenerator<EventBatch> {
   const mapper = new ChunkMapper(req.stop);
   let done = false;
   try {
-    for await (const msg of parseSse(res.body)) {
+    for await (const messages of parseSseBatches(res.body)) {
       // After [DONE] keep reading to the end of the body so the connection goes back to the pool.
       if (done) continue;
-      const data = msg.data.trim();
-      if (data === '[DONE]') {
-        done = true;
-        if (!mapper.finished)
-          throw protocolError('upstream stream ended with [DONE] but no finish_reason', true);
-        yield* mapper.end();
-        continue;
-      }
-      let chunk: unknown;
+      const out: StreamEvent[] = [];
       try {
-        chunk = JSON.parse(data);
+        for (const msg of messages) {
+          const data = msg.data.trim();
+          if (data === '[DONE]') {
+            done = true;
+            if (!mapper.finished)
+              throw protocolError('upstream stream ended with [DONE] but no finish_reason', true);
+            mapper.end(out);
+            break;
+          }
+          let chunk: unknown;
+          try {
+            chunk = JSON.parse(data);
+          } catch (err) {
+            throw protocolError('upstream sent an unparseable stream chunk', mapper.output, err);
+          }
+          if (!isObject(chunk))
+            throw protocolError('upstream sent a stream chunk that is not an object', mapper.output);
+          if (chunk.error !== undefined && chunk.error !== null)
+            throw classifyInBandError(chunk, mapper.output);
+          mapper.chunk(chunk, out);
+        }
       } catch (err) {
-        throw protocolError('upstream sent an unparseable stream chunk', mapper.output, err);
+        // What arrived before the bad frame still reaches the caller first, as it would event by event.
+        if (out.length > 0) yield out;
+        throw err;
       }
-      if (!isObject(chunk))
-        throw protocolError('upstream sent a stream chunk that is not an object', mapper.output);
-      if (chunk.error !== undefined && chunk.error !== null) throw classifyInBandError(chunk, mapper.output);
-      yield* mapper.chunk(chunk);
+      if (out.length > 0) yield out;
     }
   } catch (err) {
     // The answer was already complete; a hiccup while draining the body is not the caller's problem.
@@ -464,5 +477,7 @@ async function* streamEvents(
   if (done) return;
   // Some servers end the body without [DONE]; a finish_reason still makes the answer complete.
   if (!mapper.finished) throw protocolError('upstream stream ended before a finish_reason (truncated)', true);
-  yield* mapper.end();
+  const out: StreamEvent[] = [];
+  mapper.end(out);
+  yield out;
 }

@@ -359,7 +359,13 @@ describeBrowser('chat web UI (fake API)', () => {
       await p.getByRole('button', { name: 'Menu' }).click();
       await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chats' }).waitFor();
       // Let the drawer finish sliding in before the picture.
-      await p.waitForFunction("getComputedStyle(document.getElementById('sidebar')).transform === 'none'");
+      await expect
+        .poll(() =>
+          p
+            .locator('#sidebar')
+            .evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).transform),
+        )
+        .toBe('none');
       await p.screenshot({ path: screenshotPath('phone-menu') });
       const conv = [...fake.conversations.values()][0]!;
       await p.goto(`${url}/#/c/${conv.id}`);

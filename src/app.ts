@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { ChaosRegistry } from './chaos/registry.ts';
 import { type ChatApp, createChatApp } from './chat/app.ts';
 import type { ModelHealth } from './chat/status-route.ts';
-import { registerWebRoutes } from './web/routes.ts';
 import type { Config } from './config/schema.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
@@ -21,6 +20,7 @@ import { type Clock, type Rng, systemClock } from './resilience/types.ts';
 import { openDatabase } from './stores/database.ts';
 import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
+import { registerWebRoutes } from './web/routes.ts';
 
 export interface Gateway {
   /** http://host:port of the listening server. */

@@ -117,11 +117,9 @@ export function buildServer(deps: ServerDeps) {
   app.setNotFoundHandler((req, reply) => {
     if (req.url.startsWith('/api/')) {
       // The chat API's own error shape (docs/chat-api.md), not a model-API dialect.
-      reply
-        .code(404)
-        .send({
-          error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.` },
-        });
+      reply.code(404).send({
+        error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.` },
+      });
       return;
     }
     const err = new HoldfastError('not_found', {

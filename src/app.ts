@@ -164,6 +164,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const app = buildServer({
       logger,
       bodyLimit: config.server.body_limit_bytes,
+      trustProxy: config.server.trust_proxy,
       keepAliveMs: config.server.keepalive_s * 1000,
       chatStages,
       authenticator,

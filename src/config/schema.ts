@@ -218,6 +218,12 @@ export const configSchema = z
         open_mode: z.union([z.boolean(), z.literal('auto')]).default('auto'),
         /** Seconds between SSE keep-alives while waiting on upstream. */
         keepalive_s: z.number().positive().default(15),
+        /**
+         * Behind a reverse proxy or load balancer: trust its X-Forwarded-For for the client address (per-IP
+         * limits, login throttling). true trusts every hop; a list of addresses/CIDRs trusts those proxies
+         * only. Off by default: a forged header must not pick the address.
+         */
+        trust_proxy: z.union([z.boolean(), z.array(z.string().min(1))]).default(false),
       })
       .strict()
       .prefault({}),

@@ -20,6 +20,8 @@ export interface ServerDeps {
   logger: Logger;
   bodyLimit: number;
   keepAliveMs: number;
+  /** Fastify's trustProxy: which X-Forwarded-For hops to believe for req.ip. */
+  trustProxy?: boolean | string[];
   /** Stages before dispatch for chat routes, in order. */
   chatStages: readonly Stage[];
   authenticator: Authenticator;
@@ -44,6 +46,7 @@ export function buildServer(deps: ServerDeps) {
     // outcome, by the chat handler, and errors below log through our own logger with the request id.
     logger: false,
     bodyLimit: deps.bodyLimit,
+    trustProxy: deps.trustProxy ?? false,
     // A caller's own request id is kept (so traces join up); otherwise we mint one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

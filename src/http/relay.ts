@@ -15,7 +15,7 @@ export interface RelayResult {
   headersSent: boolean;
 }
 
-export function writeSseHead(res: ServerResponse, headers: Record<string, string>): void {
+export function writeSseHead(res: ServerResponse, headers: Record<string, string | number>): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -25,12 +25,19 @@ export function writeSseHead(res: ServerResponse, headers: Record<string, string
   });
 }
 
-/** Which deployment answered and how hard it was, for callers and for debugging. */
-export function resilienceHeaders(ctx: RequestContext): Record<string, string> {
-  const h: Record<string, string> = { ...ctx.responseHeaders, 'x-holdfast-attempts': String(ctx.attempts) };
-  if (ctx.deployment) h['x-holdfast-deployment'] = ctx.deployment.config.id;
-  if (ctx.failovers > 0) h['x-holdfast-failover'] = ctx.hedged ? 'hedged' : 'true';
-  return h;
+/**
+ * Which deployment answered and how hard it was, for callers and for debugging; added to `into` (a fresh
+ * object by default) so a response's headers are built in one object.
+ */
+export function resilienceHeaders(
+  ctx: RequestContext,
+  into: Record<string, string | number> = {},
+): Record<string, string | number> {
+  Object.assign(into, ctx.responseHeaders);
+  into['x-holdfast-attempts'] = String(ctx.attempts);
+  if (ctx.deployment) into['x-holdfast-deployment'] = ctx.deployment.config.id;
+  if (ctx.failovers > 0) into['x-holdfast-failover'] = ctx.hedged ? 'hedged' : 'true';
+  return into;
 }
 
 function isContent(ev: StreamEvent): boolean {
@@ -123,7 +130,7 @@ export async function relayStream(
   pending?.catch(() => {});
 
   // The waiting room may already have opened the stream to tell a queued caller its place.
-  if (!res.headersSent) writeSseHead(res, { ...resilienceHeaders(ctx), ...opts.headers });
+  if (!res.headersSent) writeSseHead(res, resilienceHeaders(ctx, { ...opts.headers }));
   result.headersSent = true;
   const renderer = ctx.door.streamRenderer(renderContext(ctx, result.collector));
   let lastWrite = performance.now();

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { Agent, request, errors as undiciErrors } from 'undici';
+import { Agent, errors as undiciErrors } from 'undici';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { UpstreamError } from '../core/upstream-error.ts';
 
@@ -22,7 +22,9 @@ export function createDispatcher(dep: Pick<DeploymentConfig, 'max_connections' |
 
 export interface PostJsonOptions {
   dispatcher: Dispatcher;
-  url: string;
+  /** Parsed once per deployment (`upstreamTarget`): undici's `request(url)` parses the string every call. */
+  target: UpstreamTarget;
+  /** Sent as is: include `content-type` (adapters build these objects once, not per request). */
   headers: Record<string, string>;
   body: unknown;
   /** Caller cancellation. */
@@ -37,6 +39,17 @@ export interface UpstreamResponse {
   body: Dispatcher.ResponseData['body'];
   /** Aborts when the caller cancels or the total deadline passes; use it while reading the body. */
   signal: AbortSignal;
+}
+
+export interface UpstreamTarget {
+  origin: string;
+  /** Path and query. */
+  path: string;
+}
+
+export function upstreamTarget(url: string): UpstreamTarget {
+  const u = new URL(url);
+  return { origin: u.origin, path: `${u.pathname}${u.search}` };
 }
 
 export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse> {
@@ -56,10 +69,11 @@ export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse>
     opts.signal.removeEventListener('abort', onCallerAbort);
   };
   try {
-    const res = await request(opts.url, {
+    const res = await opts.dispatcher.request({
+      origin: opts.target.origin,
+      path: opts.target.path,
       method: 'POST',
-      dispatcher: opts.dispatcher,
-      headers: { 'content-type': 'application/json', ...opts.headers },
+      headers: opts.headers,
       body: JSON.stringify(opts.body),
       signal: ac.signal,
     });

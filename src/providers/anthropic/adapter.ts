@@ -11,7 +11,14 @@ import type {
 import { responseToEvents } from '../../core/collect.ts';
 import { type CallContext, type EventBatch, eventStream, type ProviderAdapter } from '../../core/provider.ts';
 import { UpstreamError } from '../../core/upstream-error.ts';
-import { createDispatcher, postJson, readText, transportError, type UpstreamResponse } from '../http-call.ts';
+import {
+  createDispatcher,
+  postJson,
+  readText,
+  transportError,
+  type UpstreamResponse,
+  upstreamTarget,
+} from '../http-call.ts';
 import { parseSseBatches } from '../sse.ts';
 import { classifyAnthropicError, classifyAnthropicStreamError, parseErrorBody } from './classify.ts';
 import { argumentsObject } from './door.ts';
@@ -450,19 +457,23 @@ export function createAnthropicAdapter(
 ): ProviderAdapter {
   const owned = opts.dispatcher ? undefined : createDispatcher(dep);
   const dispatcher: Dispatcher = opts.dispatcher ?? owned!;
-  const url = `${(dep.base_url ?? '').replace(/\/+$/, '')}/v1/messages`;
+  const target = upstreamTarget(`${(dep.base_url ?? '').replace(/\/+$/, '')}/v1/messages`);
   const baseHeaders: Record<string, string> = {
+    'content-type': 'application/json',
     ...(dep.api_key ? { 'x-api-key': dep.api_key } : {}),
     'anthropic-version': dep.anthropic_version,
     ...dep.headers,
   };
+  // Built once: a request only chooses between them.
+  const unaryHeaders = { ...baseHeaders, accept: 'application/json' };
+  const streamHeaders = { ...baseHeaders, accept: 'text/event-stream' };
 
   async function* batches(req: ChatRequest, ctx: CallContext): AsyncGenerator<EventBatch> {
     const { body, prefillTrim } = buildAnthropicRequest(req, dep.model);
     const res = await postJson({
       dispatcher,
-      url,
-      headers: { ...baseHeaders, accept: req.stream ? 'text/event-stream' : 'application/json' },
+      target,
+      headers: req.stream ? streamHeaders : unaryHeaders,
       body,
       signal: ctx.signal,
       totalMs: dep.timeouts.total_ms,

@@ -16,7 +16,14 @@ import { responseToEvents } from '../../core/collect.ts';
 import { withContinueInstruction } from '../../core/continuation.ts';
 import { type CallContext, type EventBatch, eventStream, type ProviderAdapter } from '../../core/provider.ts';
 import { UpstreamError } from '../../core/upstream-error.ts';
-import { createDispatcher, postJson, readText, transportError, type UpstreamResponse } from '../http-call.ts';
+import {
+  createDispatcher,
+  postJson,
+  readText,
+  transportError,
+  type UpstreamResponse,
+  upstreamTarget,
+} from '../http-call.ts';
 import { parseSseBatches } from '../sse.ts';
 import { classifyInBandError, classifyOpenAIError } from './classify.ts';
 import type {
@@ -370,12 +377,16 @@ export function createOpenAIAdapter(dep: DeploymentConfig, opts: OpenAIAdapterOp
   const owned = opts.dispatcher === undefined;
   const dispatcher = opts.dispatcher ?? createDispatcher(dep);
   const { url, headers } = endpoint(dep);
+  const target = upstreamTarget(url);
+  // Built once: a request only chooses between them.
+  const unaryHeaders = { 'content-type': 'application/json', ...headers };
+  const streamHeaders = { ...unaryHeaders, accept: 'text/event-stream' };
 
   async function* batches(req: ChatRequest, ctx: CallContext): AsyncGenerator<EventBatch> {
     const res = await postJson({
       dispatcher,
-      url,
-      headers: req.stream ? { ...headers, accept: 'text/event-stream' } : headers,
+      target,
+      headers: req.stream ? streamHeaders : unaryHeaders,
       body: toWireRequest(req, dep),
       signal: ctx.signal,
       totalMs: dep.timeouts.total_ms,

@@ -19,6 +19,7 @@ export interface PublishingDeps {
   notifier?: Partial<Omit<NotifierOptions, 'db' | 'view' | 'config' | 'logger'>>;
   exportDebounceMs?: number;
   cacheMs?: number;
+  subscribeLimit?: number;
 }
 
 export interface StatusPublishing {
@@ -67,6 +68,7 @@ export function registerStatusPublishing(app: FastifyInstance, deps: PublishingD
     notifier,
     ...(deps.resolve ? { resolve: deps.resolve } : {}),
     ...(deps.cacheMs !== undefined ? { cacheMs: deps.cacheMs } : {}),
+    ...(deps.subscribeLimit !== undefined ? { subscribeLimit: deps.subscribeLimit } : {}),
   });
   const listener = (message: unknown) => {
     const ev = message as StatusEvent;

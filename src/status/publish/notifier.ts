@@ -82,13 +82,15 @@ export function createNotifier(o: NotifierOptions): Notifier {
   let closed = false;
 
   const onEvent = (ev: StatusEvent): Promise<void> => {
+    // The batch window counts from when the event happened, not from when the queue got to it.
+    const at = clock();
     chain = chain.then(async () => {
       try {
         const { status, page } = await o.view.summary();
         await enqueueEvent(db, ev, {
           batchWindowS: n.batch_window_s,
           page: { id: page.id, status_indicator: status.indicator, status_description: status.description },
-          now: clock(),
+          now: at,
         });
       } catch (err) {
         logger.error({ err, event: ev.type }, 'status notifications: could not queue an event');

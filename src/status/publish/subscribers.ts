@@ -114,6 +114,12 @@ export async function createSubscriber(
   input: z.output<typeof subscribeInput>,
   policy: SubscribePolicy,
 ): Promise<Created> {
+  if (input.secret !== undefined && input.kind !== 'webhook') {
+    throw new SubscribeError('secret applies to webhook subscribers only');
+  }
+  if (input.component_updates && input.kind !== 'webhook') {
+    throw new SubscribeError('component_updates applies to webhook subscribers only');
+  }
   let target = input.target;
   if (input.kind === 'email') {
     if (!policy.emailEnabled) throw new SubscribeError('email notifications are not configured on this page');
@@ -127,12 +133,6 @@ export async function createSubscriber(
       if (err instanceof TargetRefused) throw new SubscribeError(`target refused: ${err.message}`);
       throw err;
     }
-  }
-  if (input.secret !== undefined && input.kind !== 'webhook') {
-    throw new SubscribeError('secret applies to webhook subscribers only');
-  }
-  if (input.component_updates && input.kind !== 'webhook') {
-    throw new SubscribeError('component_updates applies to webhook subscribers only');
   }
   const secret = input.secret ?? randomBytes(32).toString('base64url');
   const id = newId('sub');

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import type { z } from 'zod';
 import { type Config, configSchema } from '../../../src/config/schema.ts';
 import {
   type PublishingDeps,
@@ -11,7 +12,7 @@ import {
 import { type Db, openDatabase } from '../../../src/stores/database.ts';
 import { FakeView } from './fake-view.ts';
 
-export type StatusConfigInput = Parameters<typeof configSchema.shape.status.parse>[0];
+export type StatusConfigInput = z.input<typeof configSchema.shape.status>;
 
 export function statusConfig(input: StatusConfigInput = {}): Config['status'] {
   return configSchema.shape.status.parse(input);

@@ -315,6 +315,7 @@ export function ChatView({ id, app }) {
       me=${app.me}
       connection=${connection}
       context=${ctx}
+      chatModel=${conversation.model}
       onSwitch=${switchTo}
       onRegenerate=${regenerate}
       onStop=${stop}
@@ -332,7 +333,7 @@ export function ChatView({ id, app }) {
   </section>`;
 }
 
-function MessageList({ path, index, character, me, connection, context, ...actions }) {
+function MessageList({ path, index, character, me, connection, context, chatModel, ...actions }) {
   const scroller = useRef(null);
   const stick = useRef(true);
   const last = path[path.length - 1];
@@ -380,6 +381,7 @@ function MessageList({ path, index, character, me, connection, context, ...actio
         me=${me}
         connection=${connection[m.id]}
         isLast=${m === last}
+        chatModel=${chatModel}
         ...${actions}
       />`,
     )}
@@ -393,6 +395,7 @@ function MessageView({
   me,
   connection,
   isLast,
+  chatModel,
   onSwitch,
   onRegenerate,
   onStop,
@@ -500,7 +503,11 @@ function MessageView({
         m.role === 'assistant' &&
         meta.failedOver &&
         m.status === 'complete' &&
-        html`<p class="msg-quiet" data-testid="failover-note">Completed by a backup model${meta.model ? ` (${meta.model})` : ''}.</p>`
+        html`<p class="msg-quiet" data-testid="failover-note">Completed by a backup model${
+          // Name the backup only when it is another model than the chat's own (the server records the
+          // chat's model; a backup deployment of the same model is still "a backup model").
+          meta.model && meta.model !== chatModel ? ` (${meta.model})` : ''
+        }.</p>`
       }
       ${
         !editing &&

@@ -114,8 +114,10 @@ describe('static export', () => {
       // the extension-less link that feeds and webhooks carry works too
       const folder = await fetch(`${host.url}/incidents/inc_active/`);
       expect(await folder.text()).toContain('href="../../assets/status.css"');
-      const unresolved = await (await fetch(`${host.url}/api/v2/incidents/unresolved.json`)).json();
-      expect(unresolved.incidents[0].name).toBe('Elevated error rate on gpt-4o <eu-west>');
+      const unresolved = (await (await fetch(`${host.url}/api/v2/incidents/unresolved.json`)).json()) as {
+        incidents: { name: string }[];
+      };
+      expect(unresolved.incidents[0]?.name).toBe('Elevated error rate on gpt-4o <eu-west>');
       expect(await (await fetch(`${host.url}/history.atom`)).text()).toContain(
         '<title>Elevated error rate on gpt-4o &lt;eu-west&gt;</title>',
       );

@@ -63,8 +63,11 @@ export function buildServer(deps: ServerDeps) {
   // Every body is parsed as JSON whatever its content type (curl -d sends form encoding), with our own
   // error codes instead of Fastify's.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (_req, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
+    // A DELETE (or GET) that names a content type but sends nothing has no body to parse; only a POST
+    // needs one.
+    if (text.trim() === '' && req.method !== 'POST') return done(null, undefined);
     if (text.trim() === '')
       return done(new HoldfastError('invalid_json', { message: 'The request body is empty.' }), undefined);
     try {

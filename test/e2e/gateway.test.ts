@@ -163,6 +163,30 @@ describe('bad input never crashes and answers in the caller dialect', () => {
   });
 });
 
+describe('bodies a method does not need', () => {
+  it('accepts a DELETE that names a JSON content type but sends nothing (clearing chaos faults)', async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    const injected = await fetch(`${t.url}/admin/chaos/${t.gw.deployments[0]!.config.id}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ kind: 'error', duration_s: 30 }),
+    });
+    expect(injected.status).toBe(201);
+    const cleared = await fetch(`${t.url}/admin/chaos`, { method: 'DELETE', headers });
+    expect(cleared.status).toBe(200);
+    expect(await cleared.json()).toEqual({ cleared: 1 });
+  });
+
+  it('still refuses a POST with an empty body, in the dialect', async () => {
+    const r = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+  });
+});
+
 describe('virtual keys', () => {
   it('requires a key, in both dialects', async () => {
     const oa = await post('/v1/chat/completions', chat, { authorization: '' });

@@ -18,7 +18,6 @@ export const V2_PATHS = [
 
 export type V2Path = (typeof V2_PATHS)[number];
 
-const UNRESOLVED = new Set(['investigating', 'identified', 'monitoring']);
 const ACTIVE = new Set(['in_progress', 'verifying']);
 
 const incidentsBody = (page: SpPage, incidents: SpIncident[]) => ({ page, incidents });
@@ -45,11 +44,9 @@ export async function v2Document(view: StatusView, path: V2Path): Promise<object
       return incidentsBody(page, incidents);
     }
     case 'api/v2/incidents/unresolved.json': {
-      const [{ page }, incidents] = await Promise.all([view.summary(), view.incidents()]);
-      return incidentsBody(
-        page,
-        incidents.filter((i) => UNRESOLVED.has(i.status)),
-      );
+      // The summary's list: every unresolved incident, not only those among the 50 most recent.
+      const { page, incidents } = await view.summary();
+      return incidentsBody(page, incidents);
     }
     case 'api/v2/scheduled-maintenances.json': {
       const [{ page }, list] = await Promise.all([view.summary(), view.maintenances()]);

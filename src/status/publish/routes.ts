@@ -109,7 +109,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): { i
       .headers(SECURITY_HEADERS)
       .header('content-security-policy', PAGE_CSP)
       .header('x-frame-options', 'DENY')
-      .header('cache-control', 'no-cache')
+      .header('cache-control', String(reply.getHeader('cache-control') ?? 'no-cache'))
       .type(TYPES.html)
       .send(body);
 
@@ -266,6 +266,8 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): { i
     if (sub.kind === 'email') await notifier.requestConfirmation(sub);
     logger.info({ subscriber: sub.id, kind: sub.kind }, 'status subscriber added');
     const unsubscribeUrl = urls.unsubscribe(sub.id, created.unsubscribeToken);
+    // The answer carries the signing secret and the unsubscribe token: no cache may keep it.
+    reply.header('cache-control', 'no-store');
     if (isForm) {
       return message(
         reply,

@@ -10,7 +10,11 @@ describeBrowser('status page in Chromium', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    h = await startHarness({ listen: true });
+    // hooks.example.com "resolves" to a public address from a table; nothing is ever sent to it.
+    h = await startHarness({
+      listen: true,
+      deps: { resolve: async () => [{ address: '93.184.216.34', family: 4 }] },
+    });
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -40,6 +44,7 @@ describeBrowser('status page in Chromium', () => {
     expect(await page.locator('.span90 .bars').first().isVisible()).toBe(true);
     expect(await page.locator('.span30 .bars').first().isVisible()).toBe(false);
     await page.screenshot({ path: screenshotPath('status-page-1280'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('status-page-1280-top') });
     expect(errors).toEqual([]);
     await page.context().close();
   });
@@ -75,6 +80,13 @@ describeBrowser('status page in Chromium', () => {
     await expect.poll(() => page.locator('h1').textContent()).toBe('Could not subscribe');
     expect(await page.locator('main').textContent()).toContain('non-public address');
     await page.screenshot({ path: screenshotPath('status-subscribe-refused-1280') });
+    await page.goto(`${h.url}/status#subscribe`);
+    await page.getByRole('radio', { name: 'Webhook' }).check();
+    await page.getByRole('textbox', { name: 'Webhook URL' }).fill('https://hooks.example.com/status');
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Subscribed');
+    expect(await page.locator('.secret').textContent()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await page.screenshot({ path: screenshotPath('status-subscribed-1280') });
     await context.close();
   });
 });

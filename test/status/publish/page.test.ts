@@ -116,3 +116,31 @@ describe('badges and banner', () => {
     expect(b.affected_components.map((c: { id: string }) => c.id).sort()).toEqual(['cmp_gpt', 'cmp_llama']);
   });
 });
+
+describe('subscribe answers', () => {
+  it('are never cached (they carry the secret)', async () => {
+    const h2 = await startHarness({
+      config: { notifications: { allow_private_targets: true } },
+    });
+    try {
+      const json = await h2.app.inject({
+        method: 'POST',
+        url: '/api/v2/subscribers',
+        payload: { kind: 'webhook', target: 'http://127.0.0.1:9/x' },
+      });
+      expect(json.statusCode).toBe(201);
+      expect(json.headers['cache-control']).toBe('no-store');
+      const form = await h2.app.inject({
+        method: 'POST',
+        url: '/api/v2/subscribers',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'kind=webhook&target=http%3A%2F%2F127.0.0.1%3A9%2Fy',
+      });
+      expect(form.statusCode).toBe(201);
+      expect(form.headers['cache-control']).toBe('no-store');
+      expect(form.body).toContain('class="secret"');
+    } finally {
+      await h2.close();
+    }
+  });
+});

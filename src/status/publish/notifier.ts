@@ -21,6 +21,7 @@ import {
   markFailed,
   markRetry,
   type OutboxRow,
+  pruneOutbox,
 } from './outbox.ts';
 import { SIGNATURE_HEADER, sign } from './signature.ts';
 import type { Resolver } from './ssrf.ts';
@@ -31,6 +32,10 @@ import {
   type Subscriber,
   unsubscribeToken,
 } from './subscribers.ts';
+
+/** Finished deliveries stay this long (for an operator asking "did they get it?"), then go. */
+const KEEP_FINISHED_MS = 14 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
 
 export interface NotifierOptions {
   db: Db;
@@ -202,8 +207,14 @@ export function createNotifier(o: NotifierOptions): Notifier {
     }
   };
 
+  let lastPrune = 0;
   const pass = async (): Promise<number> => {
-    const rows = await claimDue(db, { limit: o.batchSize ?? 20, leaseMs, now: clock() });
+    const now = clock();
+    if (now.getTime() - lastPrune > PRUNE_EVERY_MS) {
+      lastPrune = now.getTime();
+      await pruneOutbox(db, new Date(now.getTime() - KEEP_FINISHED_MS));
+    }
+    const rows = await claimDue(db, { limit: o.batchSize ?? 20, leaseMs, now });
     await Promise.all(
       rows.map((r) =>
         deliver(r).catch((err) => logger.error({ err, outbox: r.id }, 'status notification crashed')),

@@ -247,6 +247,20 @@ export function backoffMs(
   return Math.round(exp * (0.5 + rand() * 0.5));
 }
 
+/** Forgets finished rows (delivered or given up) older than `before`; the outbox is a queue, not a log. */
+export async function pruneOutbox(db: Db, before: Date): Promise<number> {
+  const res = await db.kysely
+    .deleteFrom('status_outbox')
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('delivered_at', 'is not', null), eb('delivered_at', '<', before)]),
+        eb.and([eb('failed_at', 'is not', null), eb('failed_at', '<', before)]),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
 export interface OutboxStats {
   pending: number;
   delivered: number;

@@ -19,14 +19,23 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup(notifications: NonNullable<StatusConfigInput>['notifications'] = {}) {
+async function setup(
+  notifications: NonNullable<StatusConfigInput>['notifications'] = {},
+  timeoutMs?: number,
+) {
   const clock = manualClock(Date.parse('2025-06-14T12:00:00Z'));
   const h = await startHarness({
     config: { notifications: { allow_private_targets: true, batch_window_s: 0, ...notifications } },
     deps: {
       subscribeLimit: 1000,
       // The timer is parked; tests drive the worker with flush()/tick() against the manual clock.
-      notifier: { clock: clock.now, rand: () => 0, backoffBaseMs: 1_000, tickMs: 3_600_000 },
+      notifier: {
+        clock: clock.now,
+        rand: () => 0,
+        backoffBaseMs: 1_000,
+        tickMs: 3_600_000,
+        ...(timeoutMs ? { timeoutMs } : {}),
+      },
     },
   });
   h.publishing.start();
@@ -126,6 +135,33 @@ describe('webhooks', () => {
     expect(row.attempts).toBe(3);
     clock.advance(60_000);
     expect(await h.publishing.notifier.tick()).toBe(0);
+  });
+
+  it('times out a receiver that does not answer, and retries', async () => {
+    const { h } = await setup({}, 300);
+    const { createServer } = await import('node:http');
+    const hanging = createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          hanging.closeAllConnections();
+          hanging.close(() => resolve());
+        }),
+    );
+    await subscribe(h, {
+      kind: 'webhook',
+      target: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/`,
+    });
+    publishStatusEvent(incidentEvent(h));
+    const started = Date.now();
+    await h.publishing.notifier.flush();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const row = await h.db.kysely.selectFrom('status_outbox').selectAll().executeTakeFirstOrThrow();
+    expect(row.attempts).toBe(1);
+    expect(row.delivered_at).toBeNull();
+    expect(row.failed_at).toBeNull();
+    expect(row.last_error).toMatch(/timeout|aborted/i);
   });
 
   it('gives up after max_attempts', async () => {

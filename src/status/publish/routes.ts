@@ -47,11 +47,11 @@ const SECURITY_HEADERS = {
 
 /** Renders reused for `ttl`, concurrent requests sharing one render; `clear()` on every status event. */
 function renderCache(ttl: number) {
-  const entries = new Map<string, { at: number; value: Promise<string> }>();
+  const entries = new Map<string, { at: number; value: Promise<unknown> }>();
   return {
-    get(key: string, make: () => Promise<string>): Promise<string> {
+    get<T>(key: string, make: () => Promise<T>): Promise<T> {
       const hit = entries.get(key);
-      if (hit && Date.now() - hit.at < ttl) return hit.value;
+      if (hit && Date.now() - hit.at < ttl) return hit.value as Promise<T>;
       const value = make();
       entries.set(key, { at: Date.now(), value });
       value.catch(() => entries.delete(key));
@@ -160,7 +160,9 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): { i
     const file = (req.params as { file: string }).file;
     const id = file.endsWith('.svg') ? file.slice(0, -4) : file;
     const { label } = req.query as { label?: string };
-    const c = (await view.components()).find((x) => x.id === id);
+    // Badges sit in READMEs and dashboards all over: one read of the components serves them all.
+    const all = await cache.get('components', () => view.components());
+    const c = all.find((x) => x.id === id);
     const text = typeof label === 'string' && label.length > 0 ? label.slice(0, 60) : (c?.name ?? 'status');
     return (
       reply

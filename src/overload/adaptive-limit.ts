@@ -29,6 +29,11 @@ export interface AdaptiveLimitSample {
   inflight: number;
   /** The upstream said it is overloaded (429/529) or the request timed out. */
   overloaded: boolean;
+  /**
+   * The gateway's own event loop was saturated: the latency includes our CPU queueing, so it says
+   * nothing about the upstream and must not shrink its limit.
+   */
+  selfBusy?: boolean;
 }
 
 export interface AdaptiveLimitStats {
@@ -78,6 +83,7 @@ export class AdaptiveLimit {
   #windowCount = 0;
   #windowSum = 0;
   #windowInflight = 0;
+  #windowBusy = false;
   readonly #baseline: SlidingMin;
 
   constructor(opts: AdaptiveLimitOptions, clock: Clock) {
@@ -120,13 +126,23 @@ export class AdaptiveLimit {
     this.#windowCount++;
     this.#windowSum += sample.rttMs;
     this.#windowInflight = Math.max(this.#windowInflight, sample.inflight);
+    if (sample.selfBusy) this.#windowBusy = true;
     if (this.#windowCount < this.#windowSamples || now - this.#windowStart < this.#windowMs) return;
     const rtt = this.#windowSum / this.#windowCount;
     const inflight = this.#windowInflight;
+    const busy = this.#windowBusy;
     this.#windowStart = now;
     this.#windowCount = 0;
     this.#windowSum = 0;
     this.#windowInflight = 0;
+    this.#windowBusy = false;
+    if (busy) {
+      // Our own saturation: neither cut nor let the long average learn this latency; keep probing up
+      // while in slow start (the upstream may well take more), otherwise hold.
+      if (this.#slowStart && inflight >= this.#estimate / 2)
+        this.#estimate = clamp(this.#estimate * 2, this.#min, this.#max);
+      return;
+    }
     this.#update(rtt, inflight, now);
   }
 

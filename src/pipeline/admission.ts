@@ -54,6 +54,9 @@ export class Admission {
   readonly #clock: Clock;
   readonly #defaultOutput: number;
   #sweeper: NodeJS.Timeout | undefined;
+  #elu = performance.eventLoopUtilization();
+  #eluAt = 0;
+  #busy = false;
   readonly #onAttempt = (m: unknown): void => this.#observe(m as AttemptRecord);
 
   constructor(opts: {
@@ -82,6 +85,26 @@ export class Admission {
         this.#limits.set(d.id, new AdaptiveLimit({ ...opts.limits }, opts.clock));
     }
     subscribe(ATTEMPT_CHANNEL, this.#onAttempt);
+    this.#engine.setRoom((id, outstanding) => {
+      const limit = this.#limits.get(id);
+      return limit === undefined || outstanding < limit.limit();
+    });
+  }
+
+  /**
+   * Whether this process's own event loop was saturated recently. Then the latency admission sees is
+   * our own queueing (CPU), not the upstream's, and cutting the upstream's limit for it would only shed
+   * work the upstream could do.
+   */
+  #selfBusy(): boolean {
+    const now = performance.now();
+    if (now - this.#eluAt >= 100) {
+      const cur = performance.eventLoopUtilization();
+      this.#busy = performance.eventLoopUtilization(cur, this.#elu).utilization > 0.9;
+      this.#elu = cur;
+      this.#eluAt = now;
+    }
+    return this.#busy;
   }
 
   #observe(a: AttemptRecord): void {
@@ -90,7 +113,12 @@ export class Admission {
     const overloaded = !a.ok && a.errorKind !== undefined && OVERLOAD_KINDS.has(a.errorKind);
     const dep = this.#engine.deployments.get(a.deployment);
     const previous = limit.limit();
-    limit.onSample({ rttMs: a.ttftMs ?? a.latencyMs, inflight: (dep?.outstanding ?? 0) + 1, overloaded });
+    limit.onSample({
+      rttMs: a.firstTokenMs ?? a.ttftMs ?? a.latencyMs,
+      inflight: (dep?.outstanding ?? 0) + 1,
+      overloaded,
+      selfBusy: this.#selfBusy(),
+    });
     const now = limit.limit();
     if (now !== previous) publishAdmission({ type: 'limit', deployment: a.deployment, limit: now, previous });
   }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModelConfig, ResilienceConfig } from '../config/schema.ts';
-import type { ChatRequest } from '../core/chat.ts';
+import type { ChatRequest, StreamEvent } from '../core/chat.ts';
 import { HoldfastError } from '../core/errors.ts';
 import { batchesOf, type EventBatch } from '../core/provider.ts';
 import { UpstreamError } from '../core/upstream-error.ts';
@@ -149,6 +149,10 @@ export class ResilienceEngine {
   readonly #rng: Rng;
   readonly #res: ResilienceConfig;
   readonly #chains = new Map<string, readonly GroupState[]>();
+  /** Whether a deployment can take one more attempt now (set by admission control); unset: always. */
+  #room: ((id: string, outstanding: number) => boolean) | undefined;
+  /** Deployments in a maintenance window: no new attempts; attempts already running finish. */
+  readonly #drained = new Set<string>();
 
   constructor(opts: EngineOptions) {
     this.#clock = opts.clock;
@@ -223,6 +227,22 @@ export class ResilienceEngine {
     return d && d.lastFailAt > d.lastOkAt ? 'suspect' : 'healthy';
   }
 
+  /** Admission control's per-deployment concurrency limits, consulted when picking (see #pick). */
+  setRoom(room: (id: string, outstanding: number) => boolean): void {
+    this.#room = room;
+  }
+
+  /** Starts (`on`) or ends a drain of these deployments (status maintenance windows, src/status). */
+  drain(ids: readonly string[], on: boolean): void {
+    for (const id of ids)
+      if (on) this.#drained.add(id);
+      else this.#drained.delete(id);
+  }
+
+  isDrained(id: string): boolean {
+    return this.#drained.has(id);
+  }
+
   /** The group and its fallbacks, depth first, each once. Fixed by the config, so built once per group. */
   chain(name: string): readonly GroupState[] {
     let chain = this.#chains.get(name);
@@ -262,11 +282,25 @@ export class ResilienceEngine {
     for (const d of group.deployments) {
       const state = this.outlier.state(d.id);
       // A retry-after is obeyed even in panic routing: that deployment asked for no traffic until then.
-      if (state === 'blocked') exclude.add(d.id);
+      if (state === 'blocked' || this.#drained.has(d.id)) exclude.add(d.id);
       // A deployment whose ejection ended gets the next request as its trial (one at a time), whatever
       // the balancer thinks of its old latency: that is how it earns its way back.
       else if (state === 'probing' && !exclude.has(d.id) && this.outlier.acquireProbe(d.id))
         return { dep: d, probe: true };
+    }
+    // Deployments at their concurrency limit (admission's adaptive limits) are passed over while another
+    // has room: the group-wide gate alone would let the balancer pile a burst onto one of them and
+    // push it past what it takes. With none having room, the balancer's choice stands.
+    const room = this.#room;
+    if (room) {
+      let open = 0;
+      const full: string[] = [];
+      for (const d of group.deployments) {
+        if (exclude.has(d.id)) continue;
+        if (room(d.id, d.outstanding)) open++;
+        else full.push(d.id);
+      }
+      if (open > 0) for (const id of full) exclude.add(id);
     }
     // A deployment on trial takes one request at a time through its probe slot; if the slot is taken,
     // pick again without it.
@@ -552,6 +586,8 @@ class Started {
   readonly #idleMs: number;
   readonly #deadline: Deadline;
   #firstAt: number | undefined;
+  /** First text or tool-call event: what a loaded upstream delays, while its headers still come at once. */
+  #firstTokenAt: number | undefined;
   #lastAt: number;
   #timer: NodeJS.Timeout | undefined;
   #timedOut: UpstreamError | undefined;
@@ -622,6 +658,7 @@ class Started {
         this.#firstAt = now;
         this.#engine.observeTtft(this.#dep, now - this.#t0, this.#stream);
       }
+      if (this.#firstTokenAt === undefined && !r.done && r.value.some(isContent)) this.#firstTokenAt = now;
       this.#lastAt = now;
       if (this.#timedOut) throw this.#timedOut;
       return r;
@@ -693,6 +730,7 @@ class Started {
       startedAt: this.#t0,
       latencyMs: now - this.#t0,
       ...(this.#firstAt !== undefined ? { ttftMs: this.#firstAt - this.#t0 } : {}),
+      ...(this.#firstTokenAt !== undefined ? { firstTokenMs: this.#firstTokenAt - this.#t0 } : {}),
       ...(err
         ? { errorKind: err.kind, midStream: err.midStream, ...(err.status ? { status: err.status } : {}) }
         : {}),
@@ -738,4 +776,8 @@ function noHealthyUpstream(outlier: GroupOutliers, chain: readonly GroupState[])
     message: `No deployment can take this request right now (${ejected} of ${chain.reduce((n, g) => n + g.deployments.length, 0)} are ejected or blocked).`,
     retryAfterSec: 1,
   });
+}
+
+function isContent(e: StreamEvent): boolean {
+  return e.type === 'text' || e.type === 'tool_call_start' || e.type === 'tool_call_delta';
 }

@@ -47,6 +47,11 @@ export interface AttemptRecord {
   latencyMs: number;
   /** Time from sending the request to the first event from upstream. */
   ttftMs?: number;
+  /**
+   * Time to the first content (text or tool call). Upstreams send headers and an opening event at once
+   * even when overloaded; the first token is what their queueing delays, so admission steers on it.
+   */
+  firstTokenMs?: number;
 }
 
 export interface OutcomeRecord {

@@ -144,6 +144,32 @@ describe('AdaptiveLimit (Gradient2 + AIMD)', () => {
     expect(overloads).toBeLessThan(10);
   });
 
+  it("does not shrink for latency that is the gateway's own CPU queueing (selfBusy windows)", () => {
+    const clock = fakeClock();
+    const limit = new AdaptiveLimit({ initial: 64, slowStart: false }, clock);
+    for (let i = 0; i < 200; i++) {
+      clock.advance(100);
+      limit.onSample({ rttMs: 200, inflight: 64, overloaded: false });
+    }
+    const before = limit.limit();
+    for (let i = 0; i < 200; i++) {
+      clock.advance(100);
+      limit.onSample({ rttMs: 800, inflight: before, overloaded: false, selfBusy: true });
+    }
+    expect(limit.limit()).toBe(before);
+    // The same slow answers with the gateway idle mean the upstream is queueing: it shrinks.
+    for (let i = 0; i < 200; i++) {
+      clock.advance(100);
+      limit.onSample({ rttMs: 800, inflight: before, overloaded: false });
+    }
+    expect(limit.limit()).toBeLessThan(before * 0.5);
+    // An upstream refusal still cuts, busy or not.
+    const now = limit.limit();
+    clock.advance(1_000);
+    limit.onSample({ rttMs: 10, inflight: now, overloaded: true, selfBusy: true });
+    expect(limit.limit()).toBeLessThan(now);
+  });
+
   it('cuts by the backoff factor on an overload signal, once per round trip', () => {
     const clock = fakeClock(10_000);
     const limit = new AdaptiveLimit({ initial: 100 }, clock);

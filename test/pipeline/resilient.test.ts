@@ -105,6 +105,21 @@ function setup(models: ConfigInput['models']) {
 
 const sims = (ids: string[]) => ids.map((id) => ({ id, provider: 'simulator' as const, model: 'm' }));
 
+describe('ResilienceEngine: per-deployment room (admission limits)', () => {
+  it('passes over a deployment at its limit while another has room, and uses it when none has', async () => {
+    const { adapters, ask, engine } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);
+    let full = new Set(['a']);
+    engine.setRoom((id) => !full.has(id));
+    for (let i = 0; i < 10; i++) await ask();
+    expect(adapters.get('a')!.calls).toBe(0);
+    expect(adapters.get('b')!.calls).toBe(10);
+    full = new Set(['a', 'b']);
+    const r = await ask();
+    expect(r.error).toBeUndefined();
+    expect(r.text).toMatch(/^ok from [ab]$/);
+  });
+});
+
 describe('ResilienceEngine with scripted deployments and a fake clock', () => {
   it('fails over a deployment fault to another deployment', async () => {
     const { adapters, ask } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);

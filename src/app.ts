@@ -17,6 +17,8 @@ import { ResilienceEngine } from './pipeline/resilient.ts';
 import { createRouteStage, ModelTable } from './pipeline/route.ts';
 import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
 import { type Clock, type Rng, systemClock } from './resilience/types.ts';
+import { statusRoutes } from './status/routes.ts';
+import { StatusService } from './status/service.ts';
 import { openDatabase } from './stores/database.ts';
 import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -35,6 +37,8 @@ export interface Gateway {
   readonly chaos: ChaosRegistry;
   /** The caller key store (the same database the CLI's `keys` commands use). */
   readonly keys: KeyStore;
+  /** The status system (components, incidents, maintenance, reports); absent when status.enabled is off. */
+  readonly status?: StatusService;
   /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
   close(graceMs?: number): Promise<{ drained: boolean }>;
 }
@@ -91,6 +95,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   });
   const deployments: DeploymentRuntime[] = [];
   const chaos = new ChaosRegistry();
+  let status: StatusService | undefined;
   try {
     const started = await Promise.all(
       config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d, chaos)))),
@@ -143,12 +148,25 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const dispatch = composeDispatch(engine.dispatch, []);
     const inflight = new InFlight();
     let gatewayUrl = '';
+    // --- status system (issue #6): computed from outcome records; probes use the app credential ---
+    if (config.status.enabled) {
+      status = new StatusService({
+        db,
+        config,
+        engine,
+        gateway: { url: () => gatewayUrl, key: appKey },
+        onError: (err, what) => logger.error({ err }, `${what} failed`),
+      });
+      await status.start();
+    }
+    const statusService = status;
+    // --- end status system ---
     const chatApp: ChatApp | undefined = config.chat.enabled
       ? createChatApp({
           db,
           config,
           gateway: { url: () => gatewayUrl, key: appKey },
-          health: () => modelHealth(config, engine, admission),
+          health: () => modelHealth(config, engine, admission, statusService),
           onError: (err, what) => logger.error({ err }, `chat: ${what} failed`),
         })
       : undefined;
@@ -175,7 +193,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       isDraining: () => draining,
       chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
       queueReport: () => admission.report(),
-      plugins: chatApp ? [chatApp.plugin, registerWebRoutes] : [],
+      plugins: [
+        ...(statusService
+          ? [statusRoutes({ service: statusService, authenticate: (h) => authenticator.authenticate(h) })]
+          : []),
+        ...(chatApp ? [chatApp.plugin, registerWebRoutes] : []),
+      ],
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const addr = app.server.address() as AddressInfo;
@@ -193,6 +216,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       keys: keyStore,
       engine,
       chaos,
+      ...(statusService ? { status: statusService } : {}),
       close(graceMs = config.server.shutdown_grace_ms) {
         closing ??= (async () => {
           draining = true;
@@ -208,6 +232,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           }
           await closed;
           admission.close();
+          await statusService?.close();
           await Promise.allSettled(deployments.map((d) => d.close()));
           await db.close();
           return { drained };
@@ -216,15 +241,42 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       },
     };
   } catch (err) {
+    await status?.close();
     await Promise.allSettled(deployments.map((d) => d.close()));
     await db.close();
     throw err;
   }
 }
 
-/** The chat banner's view of each model until the status system feeds it (issue #6). */
-function modelHealth(config: Config, engine: ResilienceEngine, admission: Admission): ModelHealth[] {
+/**
+ * The chat banner's view of each model: the status system's component statuses when it runs (so the
+ * banner and the status page agree), else the engine's deployment health.
+ */
+function modelHealth(
+  config: Config,
+  engine: ResilienceEngine,
+  admission: Admission,
+  status: StatusService | undefined,
+): ModelHealth[] {
   const queues = new Map(admission.report().map((q) => [q.model, q]));
+  if (status) {
+    const BANNER = {
+      operational: 'operational',
+      degraded_performance: 'degraded',
+      partial_outage: 'degraded',
+      under_maintenance: 'degraded',
+      major_outage: 'down',
+    } as const;
+    return status.modelStatuses().map((s) => {
+      const q = queues.get(s.model);
+      return {
+        name: s.model,
+        status: BANNER[s.status],
+        ...(s.message ? { message: s.message } : {}),
+        ...(q ? { queue: { queued: q.queued, estimatedWaitMs: q.estimatedWaitMs } } : {}),
+      };
+    });
+  }
   return config.models.map((m) => {
     const states = m.deployments.map((d) => engine.health(d.id));
     const serving = states.filter((s) => s === 'healthy' || s === 'probing').length;

@@ -10,9 +10,10 @@ export interface ModelHealth {
 }
 
 /**
- * GET /api/status: what the chat's banner shows. Until the status system (components, incidents) feeds
- * it, it is the gateway's own view: a model is degraded when some of its deployments are ejected,
- * blocked or suspect, down when none can serve.
+ * GET /api/status: what the chat's banner shows. `health` comes from the gateway: the status system's
+ * component statuses when it runs (so the banner agrees with the status page; src/status), otherwise the
+ * engine's own view (degraded when some deployments are ejected, blocked or suspect, down when none can
+ * serve).
  */
 export function registerStatusRoute(
   app: FastifyInstance,

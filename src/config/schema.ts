@@ -132,6 +132,18 @@ function classSchema(targetWaitMs: number, maxWaitMs: number) {
     .prefault({});
 }
 
+/** One multi-window burn-rate rule of the status system. */
+function burnPair(shortS: number, longS: number, burn: number) {
+  return z
+    .object({
+      short_s: z.number().positive().default(shortS),
+      long_s: z.number().positive().default(longS),
+      burn: z.number().positive().default(burn),
+    })
+    .strict()
+    .prefault({});
+}
+
 /** One scope's limits; unset means unlimited. */
 const limitSchema = z
   .object({
@@ -359,18 +371,52 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Multi-window burn-rate rules (Google SRE workbook): a pair fires when the error budget burns at
+         * least `burn` times too fast over both its long and its short window. Windows may be fractions of
+         * a second apart in tests; in production keep the defaults. docs/status.md explains the mapping.
+         */
+        rules: z
+          .object({
+            /** Catches a hard outage within a minute: partial_outage, or major_outage past major_error_ratio. */
+            fast: burnPair(60, 300, 14.4),
+            /**
+             * Catches smouldering trouble: degraded_performance. The short window is 5 minutes rather than
+             * the workbook's 30: a status page must stop saying "degraded" soon after the trouble ends.
+             */
+            slow: burnPair(300, 21_600, 6),
+            /** Fast pair firing with at least this share of requests failing in its short window: major_outage. */
+            major_error_ratio: z.number().min(0).max(1).default(0.5),
+            /** A window with fewer requests says nothing; the component is idle (health and probes decide). */
+            min_requests: z.number().int().positive().default(5),
+            /** …and a pair needs at least this many failures in its short window (one unlucky request is not an outage). */
+            min_failures: z.number().int().positive().default(3),
+            /** Hysteresis: a status is lowered only after the worse condition stayed clear this long. */
+            hold_s: z.number().positive().default(120),
+            /** How often statuses are evaluated, persisted and published. */
+            tick_ms: z.number().int().min(10).default(1_000),
+          })
+          .strict()
+          .prefault({}),
         incidents: z
           .object({
             /** Open incidents automatically when a component leaves operational. */
             auto: z.boolean().default(true),
+            /** …once its status has been computed non-operational for this long without a break. */
+            open_after_s: z.number().positive().default(120),
             /** Resolve an automatic incident after its components stayed operational this long. */
-            quiet_period_s: z.number().int().positive().default(600),
+            quiet_period_s: z.number().positive().default(600),
           })
           .strict()
           .prefault({}),
         /** Synthetic requests to components with no traffic, so "idle" is not "healthy by default". */
         probes: z
-          .object({ enabled: z.boolean().default(true), interval_s: z.number().int().positive().default(30) })
+          .object({
+            enabled: z.boolean().default(true),
+            interval_s: z.number().positive().default(30),
+            /** Consecutive failed probes of an idle component that make it a major outage. */
+            failures: z.number().int().positive().default(2),
+          })
           .strict()
           .prefault({}),
         reports: z
@@ -381,6 +427,8 @@ export const configSchema = z
             min_reports: z.number().int().positive().default(5),
             /** …and this many times the hour-of-week baseline. */
             spike_factor: z.number().positive().default(3),
+            /** Weeks of history the hour-of-week baseline averages over. */
+            baseline_weeks: z.number().int().positive().default(8),
           })
           .strict()
           .prefault({}),

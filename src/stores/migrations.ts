@@ -302,6 +302,26 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0005_status_core': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Small settings the status core keeps across restarts (the keyed-hash secret for reporters' IPs).
+      await db.schema
+        .createTable('status_settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      // One counted public report per IP hash per window: looked up on every report.
+      await db.schema
+        .createIndex('reports_ip_hash_idx')
+        .on('reports')
+        .columns(['ip_hash', 'created_at'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('reports_ip_hash_idx').execute();
+      await db.schema.dropTable('status_settings').execute();
+    },
+  },
 };
 
 /**

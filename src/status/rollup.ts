@@ -65,6 +65,12 @@ export class DayBook {
     if (m && m.size > 2) for (const d of [...m.keys()].sort().slice(0, m.size - 2)) m.delete(d);
   }
 
+  /** What memory holds for a component and day (today's running totals), if anything. */
+  peek(componentId: string, day: string): DayTotals | undefined {
+    const t = this.#days.get(componentId)?.get(day);
+    return t ? { worst: t.worst, seconds: { ...t.seconds } } : undefined;
+  }
+
   /** Rows changed since the last call. */
   takeDirty(): { componentId: string; day: string; totals: DayTotals }[] {
     const out: { componentId: string; day: string; totals: DayTotals }[] = [];

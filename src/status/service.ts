@@ -1061,10 +1061,8 @@ export class StatusService implements StatusView {
 
   async history(days: number): Promise<ComponentHistory[]> {
     const now = this.#now();
-    await this.#serial(async () => {
-      this.#accrue(now);
-      await this.#flush(now);
-    });
+    // Read on every page render: the running day comes from memory, so a busy page never writes.
+    if (this.#started) this.#accrue(now);
     const rows = await this.#store.loadDays(dayOf(now - days * 86_400_000));
     const byComponent = new Map<string, Map<string, DayTotals>>();
     for (const r of rows) {
@@ -1072,6 +1070,14 @@ export class StatusService implements StatusView {
       m.set(r.day, r.totals);
       byComponent.set(r.componentId, m);
     }
+    for (const s of this.specs)
+      for (const day of [dayOf(now - 86_400_000), dayOf(now)]) {
+        const live = this.#days.peek(s.id, day);
+        if (!live) continue;
+        const m = byComponent.get(s.id) ?? new Map<string, DayTotals>();
+        m.set(day, live);
+        byComponent.set(s.id, m);
+      }
     const visible = (await this.components()).filter((c) => !c.group);
     return visible.map((c) => ({
       componentId: c.id,

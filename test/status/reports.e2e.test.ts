@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Json } from '../helpers/chat-client.ts';
+import { ChatClient, type Json } from '../helpers/chat-client.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { call, drive, FAST_STATUS, startStatusGateway, until } from './gateway.ts';
 
@@ -130,5 +130,19 @@ describe("users' reports", () => {
       await call(t.url, 'DELETE', '/admin/chaos');
       await traffic.stop();
     }
+  });
+
+  it("counts the chat app's reports too: per model, or the Chat app without one", async () => {
+    const chat = t.gw.status!.componentId('platform:chat')!;
+    for (const n of [1, 2, 3, 4]) {
+      const user = await ChatClient.signUp(t.url, `Reporter${n}`);
+      expect(
+        (await user.call('POST', '/api/reports', { category: 'error', text: 'cannot send' })).status,
+      ).toBe(201);
+    }
+    const o = await overview(chat);
+    expect(o).toMatchObject({ count: 4, spike: true, public: false });
+    const recent = (await call(t.url, 'GET', '/admin/status/reports')).body.recent;
+    expect(recent[0].source).toBe('chat');
   });
 });

@@ -3,6 +3,7 @@ import { checkConfigCommand } from './check-config.ts';
 import { keysCommand } from './keys.ts';
 import { simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
+import { statusCommand } from './status.ts';
 
 const HELP = `holdfast — an AI chat gateway that stays up, and says so honestly when it can't
 
@@ -18,6 +19,7 @@ Commands:
   keys list                       List keys (never the secrets)
   keys revoke ID|PREFIX           Revoke a key
   chaos list|inject|clear         Break a running gateway's deployments on purpose, for a while (docs/chaos.md)
+  status export --out DIR [--s3]  Render the status page, API JSON and feeds from the database to static files
   help                            This text
 
 Config lookup: --config FILE, else $HOLDFAST_CONFIG, else ./holdfast.yaml if present, else the embedded default.
@@ -34,6 +36,7 @@ const commands: Record<string, Command> = {
   simulate: simulateCommand,
   keys: keysCommand,
   chaos: chaosCommand,
+  status: statusCommand,
   help: async () => {
     process.stdout.write(HELP);
     return 0;

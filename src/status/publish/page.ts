@@ -14,6 +14,7 @@ import {
   UPDATE_LABEL,
 } from './labels.ts';
 import type { Links } from './links.ts';
+import { markdown } from './markdown.ts';
 import { HISTORY_DAYS, LATENCY_HOURS, type PageData } from './page-data.ts';
 
 export interface PageOptions {
@@ -312,7 +313,7 @@ export function renderIncidentPage(
   }
   ${
     incident.postmortem_body && incident.postmortem_published_at
-      ? html`<section class="postmortem" aria-labelledby="pm-h"><h2 id="pm-h">Postmortem</h2>${paragraphs(incident.postmortem_body)}<p class="when">Published ${time(incident.postmortem_published_at, tz)}</p></section>`
+      ? html`<section class="postmortem" aria-labelledby="pm-h"><h2 id="pm-h">Postmortem</h2><div class="prose">${markdown(incident.postmortem_body)}</div><p class="when">Published ${time(incident.postmortem_published_at, tz)}</p></section>`
       : ''
   }
   <h2>Updates</h2>

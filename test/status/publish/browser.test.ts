@@ -45,6 +45,9 @@ describeBrowser('status page in Chromium', () => {
     expect(await page.locator('.span30 .bars').first().isVisible()).toBe(false);
     await page.screenshot({ path: screenshotPath('status-page-1280'), fullPage: true });
     await page.screenshot({ path: screenshotPath('status-page-1280-top') });
+    const pm = await page.context().newPage();
+    await pm.goto(`${h.url}/status/incidents/inc_past`);
+    await pm.screenshot({ path: screenshotPath('status-postmortem-1280'), fullPage: true });
     expect(errors).toEqual([]);
     await page.context().close();
   });

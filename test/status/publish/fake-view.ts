@@ -146,7 +146,8 @@ export function fakeData(): FakeData {
         iso(3 * D),
       ),
     ],
-    postmortem_body: 'A capacity change upstream halved our quota.\n\nWe now alert on quota headroom.',
+    postmortem_body:
+      '## What happened\n\nA **capacity change** upstream halved our quota <script>alert(1)</script>.\n\n- We now alert on quota headroom.\n- [Details](https://example.com/pm) and [not this](javascript:alert(1)).',
     postmortem_published_at: iso(2 * D),
   };
   const older: SpIncident = {

@@ -69,7 +69,15 @@ describe('status page', () => {
     expect(res.body).toContain('<h1>Slow responses from claude-sonnet</h1>');
     expect(res.body.match(/<li class="update /g)?.length).toBe(3);
     expect(res.body).toContain('Postmortem');
-    expect(res.body).toContain('We now alert on quota headroom.');
+    // the postmortem is Markdown, rendered with no way to smuggle markup or script links
+    expect(res.body).toContain('<h4>What happened</h4>');
+    expect(res.body).toContain('<strong>capacity change</strong>');
+    expect(res.body).toContain('<li>We now alert on quota headroom.</li>');
+    expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.body).toContain(
+      '<a href="https://example.com/pm" rel="nofollow noopener noreferrer">Details</a>',
+    );
+    expect(res.body).not.toContain('javascript:');
     const missing = await h.app.inject({ method: 'GET', url: '/status/incidents/nope' });
     expect(missing.statusCode).toBe(404);
     expect(missing.body).toContain('Incident not found');

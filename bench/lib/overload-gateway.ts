@@ -124,6 +124,40 @@ async function childMain(): Promise<void> {
     outcomes.push({ id: o.requestId, flag: o.flag, status: o.status, attempts: o.attempts });
   });
 
+  const trace = process.env.HOLDFAST_BENCH_TRACE;
+  if (trace) {
+    // Debugging aid: every adaptive-limit move and the event loop's utilisation, appended to a file.
+    const { appendFileSync } = await import('node:fs');
+    const t0 = performance.now();
+    const at = (): string => ((performance.now() - t0) / 1000).toFixed(2);
+    subscribe('holdfast:admission:event', (m: unknown) => {
+      const e = m as { type: string; deployment?: string; previous?: number; limit?: number };
+      if (e.type === 'limit')
+        appendFileSync(trace, `${at()} limit ${e.deployment} ${e.previous}->${e.limit}\n`);
+    });
+    const ttfts: Record<string, number[]> = {};
+    subscribe('holdfast:upstream:attempt', (m: unknown) => {
+      const a = m as { deployment: string; firstTokenMs?: number; ok: boolean; errorKind?: string };
+      (ttfts[a.deployment] ??= []).push(a.firstTokenMs ?? (a.ok ? -1 : -2));
+    });
+    let elu = performance.eventLoopUtilization();
+    setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      const summary = Object.entries(ttfts)
+        .map(([d, xs]) => {
+          const ok = xs.filter((x) => x >= 0);
+          const mean = ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : 0;
+          return `${d}:n=${xs.length},fail=${xs.length - ok.length},ttft=${mean.toFixed(0)}`;
+        })
+        .join(' ');
+      for (const k of Object.keys(ttfts)) ttfts[k] = [];
+      appendFileSync(
+        trace,
+        `${at()} elu ${performance.eventLoopUtilization(now, elu).utilization.toFixed(2)} ${summary}\n`,
+      );
+      elu = now;
+    }, 1_000).unref();
+  }
   const gw = await startGateway(configSchema.parse(arg.config), { logLevel: 'silent', env: {} });
   const keys: Record<string, string> = {};
   for (const name of arg.keyNames) keys[name] = (await gw.keys.createKey({ name, models: ['chat'] })).secret;

@@ -20,6 +20,11 @@ export interface AdaptiveLimitOptions {
   baselineMs?: number;
   /** Double the limit per window until latency rises or the upstream refuses (default on). */
   slowStart?: boolean;
+  /**
+   * After an overload cut, do not grow past the cut limit for this long: the upstream just said where
+   * its edge is, and probing straight back into it would make it refuse (and ask for a pause) again.
+   */
+  holdAfterCutMs?: number;
 }
 
 export interface AdaptiveLimitSample {
@@ -77,6 +82,10 @@ export class AdaptiveLimit {
   #lastRtt: number | undefined;
   #lastCutAt = Number.NEGATIVE_INFINITY;
   #slowStart: boolean;
+  readonly #holdAfterCutMs: number;
+  /** Growth stops here until `#ceilingUntil` (set by an overload cut). */
+  #ceiling = Number.POSITIVE_INFINITY;
+  #ceilingUntil = Number.NEGATIVE_INFINITY;
   readonly #windowMs: number;
   readonly #windowSamples: number;
   #windowStart: number | undefined;
@@ -98,6 +107,7 @@ export class AdaptiveLimit {
     this.#warmup = Math.min(10, longWindow);
     this.#estimate = clamp(opts.initial ?? 16, this.#min, this.#max);
     this.#slowStart = opts.slowStart ?? true;
+    this.#holdAfterCutMs = Math.max(0, opts.holdAfterCutMs ?? 30_000);
     this.#windowMs = Math.max(0, opts.windowMs ?? 1_000);
     this.#windowSamples = Math.max(1, Math.floor(opts.windowSamples ?? 10));
     this.#baseline = new SlidingMin(Math.max(1, opts.baselineMs ?? 600_000));
@@ -117,8 +127,15 @@ export class AdaptiveLimit {
       // the upstream's capacity would otherwise need many round trips of ×backoff to come down to it.
       const base = sample.inflight > 0 ? Math.min(this.#estimate, sample.inflight) : this.#estimate;
       this.#estimate = Math.max(this.#min, base * this.#backoff);
+      this.#ceiling = this.#estimate;
+      this.#ceilingUntil = now + this.#holdAfterCutMs;
       const best = this.#baseline.min(now);
-      if (this.#longRtt !== undefined && best !== undefined) this.#longRtt = Math.min(this.#longRtt, best);
+      if (this.#longRtt !== undefined && best !== undefined) {
+        this.#longRtt = Math.min(this.#longRtt, best);
+        // And the warm-up's plain mean is over: resuming it would average the overloaded windows that
+        // led here straight back in.
+        this.#longCount = Math.max(this.#longCount, this.#warmup);
+      }
       return;
     }
     if (!(sample.rttMs > 0) || !Number.isFinite(sample.rttMs)) return;
@@ -174,7 +191,8 @@ export class AdaptiveLimit {
     // the callers' time to first token.
     const queueSize = gradient >= 1 ? Math.sqrt(this.#estimate) : 0;
     const target = this.#estimate * gradient + queueSize;
-    const next = this.#estimate * (1 - this.#smoothing) + target * this.#smoothing;
+    let next = this.#estimate * (1 - this.#smoothing) + target * this.#smoothing;
+    if (now < this.#ceilingUntil) next = Math.min(next, Math.max(this.#ceiling, this.#estimate));
     this.#estimate = clamp(next, this.#min, this.#max);
   }
 

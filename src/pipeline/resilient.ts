@@ -543,7 +543,10 @@ export class ResilienceEngine {
       this.outlier.recordSuccess(dep.id);
       dep.lastOkAt = this.#clock.now();
     } else if (err?.deploymentFault) {
-      this.outlier.recordFailure(dep.id);
+      // "Too busy" (429/529) is not "sick": ejecting a deployment for being at capacity removes capacity
+      // exactly when it is short. The retry-after block, the client throttle and admission's limit cut
+      // handle busy; ejection is for errors, timeouts and broken connections.
+      if (!THROTTLE_KINDS.has(err.kind)) this.outlier.recordFailure(dep.id);
       dep.lastFailAt = this.#clock.now();
     }
     // A deployment that fails fast would otherwise look like the fastest one to the balancer: charge a

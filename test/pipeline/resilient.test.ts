@@ -120,6 +120,19 @@ describe('ResilienceEngine: per-deployment room (admission limits)', () => {
   });
 });
 
+describe('ResilienceEngine: busy is not sick', () => {
+  it('never ejects a deployment for 429/529, but does for server errors', () => {
+    const { engine } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);
+    const a = engine.deployments.get('a')!;
+    // Recorded directly: the balancer would otherwise steer away from `a` after its first failure.
+    for (let i = 0; i < 10; i++) engine.record(a, false, fail('overloaded')());
+    for (let i = 0; i < 10; i++) engine.record(a, false, fail('rate_limited')());
+    expect(engine.outlier.state('a')).not.toBe('ejected');
+    for (let i = 0; i < 3; i++) engine.record(a, false, fail('server')());
+    expect(engine.outlier.state('a')).toBe('ejected');
+  });
+});
+
 describe('ResilienceEngine with scripted deployments and a fake clock', () => {
   it('fails over a deployment fault to another deployment', async () => {
     const { adapters, ask } = setup([{ name: 'chat', deployments: sims(['a', 'b']) }]);

@@ -583,6 +583,17 @@ export async function main(): Promise<void> {
             offered_rps_with_A: t === 'A' ? fair * 10 : fair,
             goodput_without_A: t === 'A' ? 0 : tenantGoodput(without, t),
             goodput_with_A: tenantGoodput(withA, t),
+            // Why a tenant's requests were not good with A flooding: what the client saw, per kind.
+            failures_with_A: withA.measured
+              .filter((x) => x.tenant === t && !(x.ok && (x.ttftMs ?? Number.POSITIVE_INFINITY) <= SLO_MS.interactive))
+              .reduce<Record<string, number>>((m, x) => {
+                const k = x.ok ? 'slow' : (x.error ?? 'unknown');
+                m[k] = (m[k] ?? 0) + 1;
+                return m;
+              }, {}),
+            ttft_ms_with_A: summarize(
+              withA.measured.filter((x) => x.tenant === t && x.ttftMs !== undefined).map((x) => x.ttftMs!),
+            ),
           },
         ]),
       ) as Record<string, { goodput_without_A: number; goodput_with_A: number }>,

@@ -171,6 +171,8 @@ export class AdmissionQueue<T> {
   #busySinceDispatch = false;
   #intervalMs: number | undefined;
   #pruneAt = 1_024;
+  /** Recent weighted cost of a finished request (input + 2 × output), what dispatch charges up front. */
+  #typicalCost: number | undefined;
 
   constructor(opts: AdmissionQueueOptions, clock: Clock) {
     this.#clock = clock;
@@ -256,8 +258,15 @@ export class AdmissionQueue<T> {
       const busy = this.#busySinceDispatch;
       this.#remove(entry, now);
       const tenant = this.#tenant(entry.ticket.tenant);
-      tenant.counter += entry.ticket.estimatedTokens;
-      tenant.pendingTokens += entry.ticket.estimatedTokens;
+      // Charge what a request typically costs, not its worst case: max_tokens is usually far above what
+      // is generated, and a tenant whose estimates are inflated by its in-flight requests would look
+      // richer than it is until they finish, then poorer, and one lifted to such a counter would starve.
+      const cost =
+        this.#typicalCost === undefined
+          ? entry.ticket.estimatedTokens
+          : Math.min(entry.ticket.estimatedTokens, this.#typicalCost);
+      tenant.counter += cost;
+      tenant.pendingTokens += cost;
       tenant.pendingCount++;
       if (this.#lastDispatchAt !== undefined && busy) {
         const gap = now - this.#lastDispatchAt;
@@ -280,13 +289,20 @@ export class AdmissionQueue<T> {
    */
   charge(tenant: string, inputTokens: number, outputTokens: number): void {
     const state = this.#tenant(tenant);
+    const actual = finite(inputTokens) + 2 * finite(outputTokens);
     if (state.pendingCount > 0) {
       const estimate = state.pendingTokens / state.pendingCount;
       state.counter -= estimate;
       state.pendingTokens -= estimate;
       state.pendingCount--;
+      // Requests that failed without usage (zeros) say nothing about what an answer costs.
+      if (actual > 0)
+        this.#typicalCost =
+          this.#typicalCost === undefined
+            ? actual
+            : this.#typicalCost + this.#alpha * (actual - this.#typicalCost);
     }
-    state.counter += finite(inputTokens) + 2 * finite(outputTokens);
+    state.counter += actual;
   }
 
   /** Feeds the per-class service-time estimate that deadline drops compare against. */
@@ -544,10 +560,16 @@ export class AdmissionQueue<T> {
       }
       this.#observe(cls, now);
       if (cls.aboveSince === undefined || now - cls.aboveSince < this.#interval) continue;
-      for (let head = cls.order.peek(); head; head = cls.order.peek()) {
-        if (now - head.ticket.enqueuedAt <= cls.settings.targetWaitMs) break;
-        this.#dropEntry(head, 'queue_timeout', now);
+      // The standing queue is cut back from the tenants that make it: those holding at least an equal
+      // share of it (as fair queueing drops from the longest flow). A light tenant's request that aged
+      // while dispatches came in a burst is next in line under VTC; it waits, bounded by maxWaitMs.
+      const share = cls.order.live / Math.max(1, cls.lanes.size);
+      const victims: Entry<T>[] = [];
+      for (const e of cls.order) {
+        if (now - e.ticket.enqueuedAt <= cls.settings.targetWaitMs) break;
+        if (e.lane.live >= share) victims.push(e);
       }
+      for (const e of victims) this.#dropEntry(e, 'queue_timeout', now);
     }
   }
 

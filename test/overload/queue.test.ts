@@ -541,3 +541,54 @@ describe('AdmissionQueue: cancel and stats', () => {
     expect(n).toBe(25_000);
   });
 });
+
+describe('AdmissionQueue: a flooding tenant does not starve the others', () => {
+  it('keeps tenants offering their fair share served while one offers ten times it', () => {
+    // 32 slots, answers take 585 ms (so dispatches come in waves), three tenants: A at 10x its share of
+    // capacity, B and C at 1x; the estimate is max_tokens-sized (1040) while answers cost 60.
+    const clock = {
+      t: 0,
+      now() {
+        return this.t;
+      },
+    };
+    const q = new AdmissionQueue<{ tenant: string }>(
+      { displace: true, classes: { interactive: { targetWaitMs: 100, maxWaitMs: 10_000 } } },
+      clock,
+    );
+    const share = 32 / 0.585 / 3;
+    const rates: Record<string, number> = { A: 10 * share, B: share, C: share };
+    const due: Record<string, number> = { A: 0, B: 3, C: 7 };
+    const offered: Record<string, number> = { A: 0, B: 0, C: 0 };
+    const served: Record<string, number> = { A: 0, B: 0, C: 0 };
+    let running: Array<{ tenant: string; end: number }> = [];
+    for (let t = 0; t < 20_000; t++) {
+      clock.t = t;
+      for (const k of Object.keys(rates)) {
+        while (due[k]! <= t) {
+          offered[k]! += 1;
+          q.enqueue({ value: { tenant: k }, tenant: k, priority: 'interactive', estimatedTokens: 1040 });
+          due[k]! += 1000 / rates[k]!;
+        }
+      }
+      running = running.filter((r) => {
+        if (r.end > t) return true;
+        q.charge(r.tenant, 20, 20);
+        return false;
+      });
+      if (t % 50 === 0) q.expire();
+      while (running.length < 32) {
+        const n = q.next();
+        if (!n) break;
+        served[n.tenant]! += 1;
+        running.push({ tenant: n.tenant, end: t + 585 });
+      }
+    }
+    expect(served.B! / offered.B!).toBeGreaterThan(0.85);
+    expect(served.C! / offered.C!).toBeGreaterThan(0.85);
+    // A gets the rest of the capacity, not more.
+    const total = served.A! + served.B! + served.C!;
+    expect(total).toBeGreaterThan(0.95 * (20_000 / 585) * 32 - 32);
+    expect(served.A! / total).toBeLessThan(0.5);
+  });
+});

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { ChaosRegistry } from './chaos/registry.ts';
 import { type ChatApp, createChatApp } from './chat/app.ts';
 import type { ModelHealth } from './chat/status-route.ts';
@@ -17,6 +18,7 @@ import { ResilienceEngine } from './pipeline/resilient.ts';
 import { createRouteStage, ModelTable } from './pipeline/route.ts';
 import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
 import { type Clock, type Rng, systemClock } from './resilience/types.ts';
+import { registerStatusPublishing, type StatusPublishing } from './status/publish/index.ts';
 import { statusRoutes } from './status/routes.ts';
 import { StatusService } from './status/service.ts';
 import { openDatabase } from './stores/database.ts';
@@ -160,6 +162,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await status.start();
     }
     const statusService = status;
+    let publishing: StatusPublishing | undefined;
     // --- end status system ---
     const chatApp: ChatApp | undefined = config.chat.enabled
       ? createChatApp({
@@ -195,7 +198,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       queueReport: () => admission.report(),
       plugins: [
         ...(statusService
-          ? [statusRoutes({ service: statusService, authenticate: (h) => authenticator.authenticate(h) })]
+          ? [
+              statusRoutes({ service: statusService, authenticate: (h) => authenticator.authenticate(h) }),
+              (child: FastifyInstance) => {
+                publishing = registerStatusPublishing(child, { view: statusService, config, db, logger });
+              },
+            ]
           : []),
         ...(chatApp ? [chatApp.plugin, registerWebRoutes] : []),
       ],
@@ -204,6 +212,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     gatewayUrl = `http://${host}:${addr.port}`;
+    publishing?.start();
     ready = true;
 
     let closing: Promise<{ drained: boolean }> | undefined;
@@ -232,6 +241,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           }
           await closed;
           admission.close();
+          await publishing?.close();
           await statusService?.close();
           await Promise.allSettled(deployments.map((d) => d.close()));
           await db.close();

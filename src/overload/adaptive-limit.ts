@@ -100,7 +100,7 @@ export class AdaptiveLimit {
     this.#min = Math.max(1, opts.min ?? 1);
     this.#max = Math.max(this.#min, opts.max ?? 512);
     this.#smoothing = clamp(opts.smoothing ?? 0.2, 0.01, 1);
-    this.#tolerance = Math.max(1, opts.rttTolerance ?? 1.25);
+    this.#tolerance = Math.max(1, opts.rttTolerance ?? 1.1);
     this.#backoff = clamp(opts.backoff ?? 0.9, 0.1, 1);
     const longWindow = Math.max(1, opts.longWindow ?? 600);
     this.#longFactor = 2 / (longWindow + 1);

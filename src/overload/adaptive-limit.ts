@@ -154,10 +154,17 @@ export class AdaptiveLimit {
     this.#windowInflight = 0;
     this.#windowBusy = false;
     if (busy) {
-      // Our own saturation: neither cut nor let the long average learn this latency; keep probing up
-      // while in slow start (the upstream may well take more), otherwise hold.
-      if (this.#slowStart && inflight >= this.#estimate / 2)
-        this.#estimate = clamp(this.#estimate * 2, this.#min, this.#max);
+      // Our own saturation: neither cut nor let the long average learn this latency. A limit in use keeps
+      // growing (doubling in slow start, else its usual headroom): while our CPU is the bottleneck,
+      // queueing in front of an upstream that has room only adds latency and queue upkeep.
+      if (inflight >= this.#estimate / 2) {
+        const grown = this.#slowStart
+          ? this.#estimate * 2
+          : this.#estimate + Math.sqrt(this.#estimate) * this.#smoothing;
+        const capped =
+          now < this.#ceilingUntil ? Math.min(grown, Math.max(this.#ceiling, this.#estimate)) : grown;
+        this.#estimate = clamp(capped, this.#min, this.#max);
+      }
       return;
     }
     this.#update(rtt, inflight, now);

@@ -585,7 +585,10 @@ export async function main(): Promise<void> {
             goodput_with_A: tenantGoodput(withA, t),
             // Why a tenant's requests were not good with A flooding: what the client saw, per kind.
             failures_with_A: withA.measured
-              .filter((x) => x.tenant === t && !(x.ok && (x.ttftMs ?? Number.POSITIVE_INFINITY) <= SLO_MS.interactive))
+              .filter(
+                (x) =>
+                  x.tenant === t && !(x.ok && (x.ttftMs ?? Number.POSITIVE_INFINITY) <= SLO_MS.interactive),
+              )
               .reduce<Record<string, number>>((m, x) => {
                 const k = x.ok ? 'slow' : (x.error ?? 'unknown');
                 m[k] = (m[k] ?? 0) + 1;

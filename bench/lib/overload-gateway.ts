@@ -138,7 +138,9 @@ async function childMain(): Promise<void> {
     const ttfts: Record<string, number[]> = {};
     subscribe('holdfast:upstream:attempt', (m: unknown) => {
       const a = m as { deployment: string; firstTokenMs?: number; ok: boolean; errorKind?: string };
-      (ttfts[a.deployment] ??= []).push(a.firstTokenMs ?? (a.ok ? -1 : -2));
+      const list = ttfts[a.deployment] ?? [];
+      ttfts[a.deployment] = list;
+      list.push(a.firstTokenMs ?? (a.ok ? -1 : -2));
     });
     let elu = performance.eventLoopUtilization();
     setInterval(() => {

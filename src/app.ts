@@ -199,7 +199,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       plugins: [
         ...(statusService
           ? [
-              statusRoutes({ service: statusService, authenticate: (h) => authenticator.authenticate(h) }),
+              statusRoutes({
+                service: statusService,
+                authenticate: (h) => authenticator.authenticate(h),
+                adminKey,
+                db,
+              }),
               (child: FastifyInstance) => {
                 publishing = registerStatusPublishing(child, { view: statusService, config, db, logger });
               },

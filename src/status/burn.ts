@@ -23,8 +23,11 @@ export interface BurnRules {
 /** Why a component has the status it has: what the docs call "the reading" behind it. */
 export interface Finding {
   status: ComponentStatus;
-  /** 'errors' | 'latency': which SLO burned; 'idle': too little traffic to judge by requests. */
-  signal: 'errors' | 'latency' | 'idle';
+  /**
+   * 'errors' | 'latency': which SLO burned; 'idle': too little traffic to judge by requests;
+   * 'redundancy': requests succeed, but some of the group's deployments are out of service.
+   */
+  signal: 'errors' | 'latency' | 'idle' | 'redundancy';
   /** The short window of the pair that fired (the freshest picture). */
   windowMs: number;
   errorRatio: number;

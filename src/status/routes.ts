@@ -1,90 +1,34 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
-import { HoldfastError } from '../core/errors.ts';
 import type { Caller } from '../pipeline/context.ts';
+import type { Db } from '../stores/database.ts';
+import { registerAdminPages } from './admin/routes.ts';
 import { StatusError } from './errors.ts';
+import {
+  confirm,
+  createIncident,
+  editIncident,
+  maintenance,
+  manualStatus,
+  merge,
+  parse,
+  postmortem,
+  postUpdate,
+  publicReport,
+  toStatusError,
+} from './inputs.ts';
+import { listSubscribers } from './publish/subscribers.ts';
 import { isActiveMaintenance } from './render.ts';
-import { type StatusService, TooMany } from './service.ts';
+import type { StatusService } from './service.ts';
 
 export interface StatusRouteDeps {
   service: StatusService;
   /** The gateway's authenticator (admin routes need the admin key). */
   authenticate(headers: IncomingHttpHeaders): Promise<Caller>;
-}
-
-const componentStatus = z.enum([
-  'operational',
-  'degraded_performance',
-  'partial_outage',
-  'major_outage',
-  'under_maintenance',
-]);
-const impact = z.enum(['none', 'minor', 'major', 'critical']);
-const incidentStatus = z.enum(['investigating', 'identified', 'monitoring', 'resolved']);
-const anyStatus = z.enum([
-  'investigating',
-  'identified',
-  'monitoring',
-  'resolved',
-  'scheduled',
-  'in_progress',
-  'verifying',
-  'completed',
-]);
-
-const createIncident = z.object({
-  name: z.string().min(1).max(300),
-  body: z.string().min(1).max(20_000),
-  status: incidentStatus.optional(),
-  impact: impact.optional(),
-  component_ids: z.array(z.string()).max(100).optional(),
-  deliver_notifications: z.boolean().optional(),
-});
-const editIncident = z.object({
-  name: z.string().min(1).max(300).optional(),
-  impact: impact.nullable().optional(),
-});
-const postUpdate = z.object({
-  status: anyStatus,
-  body: z.string().min(1).max(20_000),
-  deliver_notifications: z.boolean().optional(),
-});
-const merge = z.object({ into: z.string().min(1) });
-const postmortem = z.object({ body: z.string().min(1).max(100_000) });
-const maintenance = z.object({
-  name: z.string().min(1).max(300),
-  body: z.string().min(1).max(20_000),
-  scheduled_for: z.iso.datetime({ offset: true }),
-  scheduled_until: z.iso.datetime({ offset: true }),
-  component_ids: z.array(z.string()).min(1).max(100),
-});
-const confirm = z.object({
-  status: componentStatus.exclude(['operational', 'under_maintenance']).optional(),
-});
-const publicReport = z.object({
-  /** A component id (or its config key). */
-  component_id: z.string().min(1).max(200),
-  category: z.enum(['slow', 'error', 'wrong_answer', 'cannot_sign_in', 'other']).default('other'),
-  text: z.string().max(2_000).default(''),
-});
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const first = r.error.issues[0];
-  const where = first && first.path.length > 0 ? `${first.path.map(String).join('.')}: ` : '';
-  throw new StatusError(400, 'invalid_request', `${where}${first?.message ?? 'invalid body'}`);
-}
-
-function toStatusError(err: unknown): StatusError {
-  if (err instanceof StatusError) return err;
-  if (err instanceof TooMany) return new StatusError(429, 'too_many_reports', err.message);
-  if (err instanceof HoldfastError) return new StatusError(err.status, err.code, err.message);
-  const status = (err as { statusCode?: unknown }).statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500)
-    return new StatusError(status, 'invalid_request', (err as Error).message);
-  return new StatusError(500, 'internal', 'Something went wrong on our side.');
+  /** The configured admin key: operators sign in to the HTML pages with it (none: sign-in is off). */
+  adminKey?: string | undefined;
+  /** For the subscriber list (the publishing module's table). */
+  db?: Db;
 }
 
 type Params = { id: string; component: string };
@@ -159,6 +103,15 @@ export function statusRoutes(deps: StatusRouteDeps) {
       });
     });
 
+    // ---- operators' HTML pages (signed in with the admin key; forms, no scripts) ----
+    app.register(async (pages) => {
+      registerAdminPages(pages, {
+        service,
+        adminKey: deps.adminKey,
+        ...(deps.db ? { db: deps.db } : {}),
+      });
+    });
+
     // ---- operators ----
     app.register(async (adm) => {
       adm.addHook('preHandler', async (req: FastifyRequest) => {
@@ -172,6 +125,11 @@ export function statusRoutes(deps: StatusRouteDeps) {
       adm.get('/admin/status/components', async () => {
         const readings = service.readings();
         const records = await service.componentRecords();
+        const manual = new Map(
+          service
+            .manualStatuses()
+            .map((m) => [m.componentId, { status: m.status, incident_id: m.incidentId, since: m.at }]),
+        );
         return {
           components: records.map((c) => ({
             id: c.id,
@@ -182,9 +140,32 @@ export function statusRoutes(deps: StatusRouteDeps) {
             group: c.isGroup,
             computed: readings.get(c.key)?.computed ?? null,
             candidate: readings.get(c.key)?.candidate ?? null,
+            manual: manual.get(c.id) ?? null,
           })),
         };
       });
+      adm.get('/admin/status/subscribers', async () => {
+        if (!deps.db) throw new StatusError(404, 'not_found', 'Subscribers are not available here.');
+        return {
+          subscribers: (await listSubscribers(deps.db)).map((s) => ({
+            id: s.id,
+            kind: s.kind,
+            target: s.target,
+            components: s.components,
+            component_updates: s.componentUpdates,
+            confirmed: s.disabledAt === null,
+            disabled_at: s.disabledAt?.toISOString() ?? null,
+            created_at: s.createdAt.toISOString(),
+          })),
+        };
+      });
+      adm.put('/admin/status/incidents/:id/components/:component', async (req: Req) => {
+        const b = parse(manualStatus, req.body);
+        return service.setComponentStatus(req.params.id, req.params.component, b.status, b.body);
+      });
+      adm.delete('/admin/status/incidents/:id/components/:component', async (req: Req) =>
+        service.setComponentStatus(req.params.id, req.params.component, null),
+      );
       adm.get('/admin/status/incidents', async () => ({ incidents: await service.allIncidents() }));
       adm.get('/admin/status/incidents/:id', async (req: Req) => service.incident(req.params.id));
       adm.post('/admin/status/incidents', async (req, reply) => {

@@ -45,7 +45,7 @@ import type {
   SpIncident,
   SpSummary,
 } from './statuspage.ts';
-import { StatusStore } from './store.ts';
+import { type ManualStatus, StatusStore } from './store.ts';
 import {
   type DeploymentHealth,
   type DeploymentView,
@@ -162,6 +162,8 @@ export class StatusService implements StatusView {
   /** Active maintenance windows: component keys under maintenance and the deployments they drain. */
   #maintenanceKeys = new Set<string>();
   #drained = new Set<string>();
+  /** Operators' manual statuses by component key: shown until cleared or their incident resolves. */
+  readonly #manual = new Map<string, ManualStatus>();
   /** Operator-confirmed report spikes: a floor under the computed status while the spike lasts. */
   readonly #confirmed = new Map<string, ComponentStatus>();
   #reports: ReportReading[] = [];
@@ -223,6 +225,8 @@ export class StatusService implements StatusView {
       this.#absorbLatency(d.componentId, d.latency);
     }
     this.#reportSecret = await this.#store.reportSecret();
+    for (const m of await this.#store.manualStatuses())
+      if (this.#specByKey.has(m.key)) this.#manual.set(m.key, m);
     const active = await this.#store.openIncidents('maintenance', MAINTENANCE_ACTIVE);
     this.#applyMaintenance(active);
     this.#lastTick = now;
@@ -301,8 +305,17 @@ export class StatusService implements StatusView {
       .filter((d) => !this.#drained.has(d.id))
       .map((d) => ({ id: d.id, health: this.#opts.engine.health(d.id) }));
 
+  #failover = (models: readonly string[]): boolean =>
+    this.#opts.config.models.some((m) => models.includes(m.name) && m.fallbacks.length > 0);
+
   #ctx(): EvalContext {
-    return { deployments: this.#deploymentsOf, maintenance: this.#maintenanceKeys, floors: this.#floors() };
+    return {
+      deployments: this.#deploymentsOf,
+      maintenance: this.#maintenanceKeys,
+      floors: this.#floors(),
+      failover: this.#failover,
+      manual: new Map([...this.#manual].map(([k, m]) => [k, m.status])),
+    };
   }
 
   #floors(): Map<string, ComponentStatus> {
@@ -338,35 +351,118 @@ export class StatusService implements StatusView {
 
   /** One evaluation step: maintenance windows, statuses, rollups, reports, incidents. */
   tick(): Promise<void> {
-    return this.#serial(async () => {
-      if (!this.#started || this.#closed) return;
-      const now = this.#now();
-      await this.#runMaintenance(now);
-      this.#accrue(now);
-      const readings = this.readings();
-      for (const r of readings.values()) {
-        const old = this.#shown.get(r.key) ?? 'operational';
-        if (old === r.status) continue;
-        const rec = this.#records.get(r.key);
-        if (!rec) continue;
-        await this.#store.setComponentStatus(rec.id, r.status, new Date(now));
-        rec.status = r.status;
-        rec.updatedAt = new Date(now);
-        this.#shown.set(r.key, r.status);
-        this.#changed();
-        const [component] = renderComponents([rec], this.#page.id);
-        if (component)
-          this.#publish({
-            type: 'component',
-            component,
-            oldStatus: old,
-            newStatus: r.status,
-            at: new Date(now).toISOString(),
-          });
+    return this.#serial(() => this.#tickNow());
+  }
+
+  /** The tick's body, for callers already in the write queue. */
+  async #tickNow(): Promise<void> {
+    if (!this.#started || this.#closed) return;
+    const now = this.#now();
+    await this.#pruneManual();
+    await this.#runMaintenance(now);
+    this.#accrue(now);
+    const readings = this.readings();
+    for (const r of readings.values()) {
+      const old = this.#shown.get(r.key) ?? 'operational';
+      if (old === r.status) continue;
+      const rec = this.#records.get(r.key);
+      if (!rec) continue;
+      await this.#store.setComponentStatus(rec.id, r.status, new Date(now));
+      rec.status = r.status;
+      rec.updatedAt = new Date(now);
+      this.#shown.set(r.key, r.status);
+      this.#changed();
+      const [component] = renderComponents([rec], this.#page.id);
+      if (component)
+        this.#publish({
+          type: 'component',
+          component,
+          oldStatus: old,
+          newStatus: r.status,
+          at: new Date(now).toISOString(),
+        });
+    }
+    await this.#refreshReports(now);
+    await this.#runIncidents(now, readings);
+    if (now - this.#lastFlush >= FLUSH_MS) await this.#flush(now);
+  }
+
+  // ---- manual component statuses --------------------------------------------------------------------
+
+  async #saveManual(): Promise<void> {
+    await this.#store.saveManualStatuses([...this.#manual.values()]);
+  }
+
+  /** Manual statuses end with their incident (resolved, or merged into another). */
+  async #pruneManual(): Promise<void> {
+    if (this.#manual.size === 0) return;
+    const open = new Set((await this.#store.openIncidents('incident', UNRESOLVED)).map((i) => i.id));
+    let changed = false;
+    for (const [key, m] of this.#manual)
+      if (!open.has(m.incidentId)) {
+        this.#manual.delete(key);
+        changed = true;
       }
-      await this.#refreshReports(now);
-      await this.#runIncidents(now, readings);
-      if (now - this.#lastFlush >= FLUSH_MS) await this.#flush(now);
+    if (changed) await this.#saveManual();
+  }
+
+  /** Operators' manual statuses now, by component id. */
+  manualStatuses(): { componentId: string; status: ComponentStatus; incidentId: string; at: string }[] {
+    return [...this.#manual.values()].map((m) => ({
+      componentId: this.#specByKey.get(m.key)?.id ?? m.key,
+      status: m.status,
+      incidentId: m.incidentId,
+      at: m.at,
+    }));
+  }
+
+  /**
+   * During an open incident, an operator sets a component's status by hand (`null` clears it): it is
+   * shown instead of the computed one until cleared or the incident resolves. The component joins the
+   * incident, and the incident's timeline records the change.
+   */
+  setComponentStatus(
+    incidentId: string,
+    component: string,
+    status: ComponentStatus | null,
+    body?: string,
+  ): Promise<SpIncident> {
+    return this.#serial(async () => {
+      const inc = await this.#existing(incidentId, 'incident');
+      if (inc.mergedInto || !(UNRESOLVED as readonly string[]).includes(inc.status))
+        throw conflict('Component statuses can be set only during an open incident.');
+      const spec = this.#findSpec(component);
+      if (!spec || spec.role === 'group') throw notFound(`No component '${component}'.`);
+      const had = this.#manual.get(spec.key);
+      if (had && had.incidentId !== incidentId && status !== null)
+        throw conflict(`${spec.name} has a manual status from another incident; clear it there first.`);
+      if (status === null && (!had || had.incidentId !== incidentId))
+        throw notFound(`${spec.name} has no manual status in this incident.`);
+      const now = this.#now();
+      const at = new Date(now);
+      const old = this.#shown.get(spec.key) ?? 'operational';
+      if (status === null) this.#manual.delete(spec.key);
+      else this.#manual.set(spec.key, { key: spec.key, status, incidentId, at: at.toISOString() });
+      await this.#saveManual();
+      if (!inc.componentIds.includes(spec.id))
+        await this.#store.patchIncident(inc.id, { componentIds: [...inc.componentIds, spec.id] }, at);
+      // Shown (and published) now, not at the next tick; an automatic incident's policy records it.
+      await this.#tickNow();
+      const cur = this.#shown.get(spec.key) ?? 'operational';
+      // An automatic incident's policy has just written the change into its timeline (with the affected
+      // component); an operator's incident gets it here. A note from the operator is kept either way.
+      const note = body?.trim() ?? '';
+      if (inc.auto && note === '') return this.incident(inc.id);
+      const text =
+        note ||
+        (status === null
+          ? `${spec.name} is back to its measured status: ${cur.replaceAll('_', ' ')}.`
+          : `Our team has set the status of ${spec.name} to ${status.replaceAll('_', ' ')}.`);
+      const affected = inc.auto || old === cur ? null : this.#affected([{ key: spec.key, old, new: cur }]);
+      const latest = (await this.#store.incident(inc.id)) ?? inc;
+      await this.#addUpdate(inc.id, latest.status as IncidentStatus, text, affected, false, at, note !== '');
+      await this.#store.patchIncident(inc.id, {}, at);
+      return this.#emitIncident(inc.id, 'updated');
     });
   }
 
@@ -875,6 +971,7 @@ export class StatusService implements StatusView {
               : 'updated';
         return this.#emitMaintenance(id, change);
       }
+      if (done && [...this.#manual.values()].some((m) => m.incidentId === id)) await this.#tickNow();
       return this.#emitIncident(id, done ? 'resolved' : 'updated');
     });
   }
@@ -900,6 +997,14 @@ export class StatusService implements StatusView {
         },
         at,
       );
+      // Manual statuses follow the merged incident's components into the target.
+      let moved = false;
+      for (const m of this.#manual.values())
+        if (m.incidentId === src.id) {
+          m.incidentId = dst.id;
+          moved = true;
+        }
+      if (moved) await this.#saveManual();
       await this.#addUpdate(
         dst.id,
         dst.status,
@@ -976,6 +1081,23 @@ export class StatusService implements StatusView {
       await this.#addUpdate(rec.id, 'scheduled', input.body, null, false, at);
       return this.#emitMaintenance(rec.id, 'scheduled');
     });
+  }
+
+  /** What the public shape leaves out, for operators: who opened it, an impact override, a merge. */
+  async incidentMeta(id: string): Promise<{
+    kind: 'incident' | 'maintenance';
+    auto: boolean;
+    impactOverridden: boolean;
+    mergedInto: string | null;
+  }> {
+    const inc = await this.#store.incident(id);
+    if (!inc) throw notFound(`No incident '${id}'.`);
+    return {
+      kind: inc.kind,
+      auto: inc.auto,
+      impactOverridden: inc.impactOverride !== null,
+      mergedInto: inc.mergedInto,
+    };
   }
 
   /** Every incident, merged ones too (the operators' list). */

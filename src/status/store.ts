@@ -63,6 +63,38 @@ const toUpdate = (r: Row<'status_incident_updates'>): UpdateRecord => ({
   updatedAt: new Date(r.updated_at),
 });
 
+/** A component status an operator set by hand during an incident (kept in status_settings). */
+export interface ManualStatus {
+  /** Component key (stable across renames, like the id). */
+  key: string;
+  status: ComponentStatus;
+  incidentId: string;
+  /** ISO time it was set. */
+  at: string;
+}
+
+const MANUAL_KEY = 'manual_component_status';
+const STATUSES: readonly string[] = [
+  'operational',
+  'degraded_performance',
+  'partial_outage',
+  'major_outage',
+  'under_maintenance',
+];
+
+function isManualStatus(v: unknown): v is ManualStatus {
+  const m = v as Partial<Record<keyof ManualStatus, unknown>> | null;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof m.key === 'string' &&
+    typeof m.status === 'string' &&
+    STATUSES.includes(m.status) &&
+    typeof m.incidentId === 'string' &&
+    typeof m.at === 'string'
+  );
+}
+
 export type IncidentPatch = Partial<
   Pick<
     IncidentRecord,
@@ -313,6 +345,31 @@ export class StatusStore {
       .where('key', '=', 'report_ip_secret')
       .executeTakeFirstOrThrow();
     return Buffer.from(row.value, 'base64');
+  }
+
+  /** Operators' manual component statuses (component key → status and the incident it belongs to). */
+  async manualStatuses(): Promise<ManualStatus[]> {
+    const row = await this.#db
+      .selectFrom('status_settings')
+      .select('value')
+      .where('key', '=', MANUAL_KEY)
+      .executeTakeFirst();
+    if (!row) return [];
+    try {
+      const list: unknown = JSON.parse(row.value);
+      return Array.isArray(list) ? list.filter(isManualStatus) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  async saveManualStatuses(list: readonly ManualStatus[]): Promise<void> {
+    const value = JSON.stringify(list);
+    await this.#db
+      .insertInto('status_settings')
+      .values({ key: MANUAL_KEY, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
   }
 
   static ipHash(secret: Buffer, ip: string): string {

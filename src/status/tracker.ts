@@ -20,6 +20,10 @@ export interface EvalContext {
   maintenance: ReadonlySet<string>;
   /** Statuses operators confirmed from users' reports: a floor under the computed status. */
   floors: ReadonlyMap<string, ComponentStatus>;
+  /** Whether these model groups' traffic has another group to fail over to (config fallbacks). */
+  failover?(models: readonly string[]): boolean;
+  /** Statuses operators set by hand during an incident: shown instead of everything else. */
+  manual?: ReadonlyMap<string, ComponentStatus>;
 }
 
 export interface ComputerOptions {
@@ -34,8 +38,13 @@ export interface ComputerOptions {
 
 export interface Reading {
   key: string;
-  /** What the page shows: maintenance first, then the worse of telemetry (with hysteresis) and a floor. */
+  /**
+   * What the page shows: an operator's manual status first, then maintenance, then the worse of
+   * telemetry (with hysteresis) and a floor.
+   */
   status: ComponentStatus;
+  /** The operator's manual status, when one is set. */
+  manual?: ComponentStatus;
   /** Telemetry's status with hysteresis, before maintenance and floors. */
   computed: ComponentStatus;
   /** The raw, instantaneous status before hysteresis. */
@@ -163,17 +172,18 @@ export class StatusComputer {
       let candidate: ComponentStatus = found?.status ?? 'operational';
       let finding = found;
       const idle = t.counters.sum(now, this.#opts.rules.fast.shortMs).total < this.#opts.rules.minRequests;
-      if (idle && t.spec.models.length > 0) {
-        const idleStatus = this.#idleStatus(t, now, ctx);
-        if (severity(idleStatus) > severity(candidate)) {
-          candidate = idleStatus;
+      if (t.spec.models.length > 0) {
+        // Busy or idle, the same deployments out of service say the same thing (docs/status.md).
+        const health = this.#healthStatus(t, now, ctx, idle);
+        if (severity(health) > severity(candidate)) {
+          candidate = health;
           finding = {
-            status: idleStatus,
-            signal: 'idle',
+            status: health,
+            signal: idle ? 'idle' : 'redundancy',
             windowMs: 0,
-            errorRatio: 0,
-            slowRatio: 0,
-            requests: 0,
+            errorRatio: found?.errorRatio ?? 0,
+            slowRatio: found?.slowRatio ?? 0,
+            requests: found?.requests ?? 0,
           };
         }
       }
@@ -184,29 +194,43 @@ export class StatusComputer {
       t.hysteresis.step(candidate, now);
       const computed = t.hysteresis.status;
       const floor = ctx.floors.get(t.spec.key);
-      const status: ComponentStatus = ctx.maintenance.has(t.spec.key)
-        ? 'under_maintenance'
-        : floor
-          ? worst(computed, floor)
-          : computed;
-      out.push({ key: t.spec.key, status, computed, candidate, badSince: t.badSince, finding });
+      const manual = ctx.manual?.get(t.spec.key);
+      const status: ComponentStatus =
+        manual ??
+        (ctx.maintenance.has(t.spec.key) ? 'under_maintenance' : floor ? worst(computed, floor) : computed);
+      out.push({
+        key: t.spec.key,
+        status,
+        computed,
+        candidate,
+        badSince: t.badSince,
+        finding,
+        ...(manual ? { manual } : {}),
+      });
     }
     return out;
   }
 
   /**
-   * No traffic is not good news: an idle component is as healthy as its deployments (the resilience
-   * engine's view) and the status system's own probes say.
+   * What the group's deployments say, busy or idle alike: some of them out of service (ejected, or
+   * blocked by a retry-after) is reduced redundancy, `degraded_performance`, even while every request
+   * still succeeds on the others. Deployment health alone never says worse than that, except for an
+   * idle group with every deployment ejected and no fallback group: a request would have nowhere to go,
+   * and there is no traffic to say otherwise. Worse than degraded otherwise takes failing requests: the
+   * burn rates of real traffic or, for idle components, the status system's own probes.
    */
-  #idleStatus(t: Track, now: number, ctx: EvalContext): ComponentStatus {
+  #healthStatus(t: Track, now: number, ctx: EvalContext, idle: boolean): ComponentStatus {
     let s: ComponentStatus = 'operational';
     const deps = ctx.deployments(t.spec.models);
     const ejected = deps.filter((d) => d.health === 'ejected').length;
     const out = deps.filter((d) => d.health === 'ejected' || d.health === 'blocked').length;
-    if (deps.length > 0 && ejected === deps.length) s = 'major_outage';
+    const stranded = deps.length > 0 && ejected === deps.length && !(ctx.failover?.(t.spec.models) ?? false);
+    if (idle && stranded) s = 'major_outage';
     else if (out > 0) s = 'degraded_performance';
-    const fresh = now - t.lastProbeAt <= this.#opts.probeStaleMs;
-    if (fresh && t.probeFailures >= this.#opts.probeFailures) s = 'major_outage';
+    if (idle) {
+      const fresh = now - t.lastProbeAt <= this.#opts.probeStaleMs;
+      if (fresh && t.probeFailures >= this.#opts.probeFailures) s = 'major_outage';
+    }
     return s;
   }
 
@@ -221,6 +245,8 @@ export class StatusComputer {
     const name = t.spec.name;
     const f = t.finding;
     const parts: string[] = [];
+    const manual = ctx.manual?.get(key);
+    if (manual) return `Our team has set the status of ${name} to ${MANUAL_LABEL[manual]}.`;
     if (!f || t.candidate === 'operational') parts.push(`${name} is answering normally again`);
     else if (f.signal === 'errors')
       parts.push(`Error rate on ${name} is ${pct(f.errorRatio)} over the last ${span(f.windowMs)}`);
@@ -228,6 +254,8 @@ export class StatusComputer {
       parts.push(
         `${pct(f.slowRatio)} of requests to ${name} took longer than ${this.#opts.latencyMs} ms to start answering over the last ${span(f.windowMs)}`,
       );
+    else if (f.signal === 'redundancy')
+      parts.push(`Requests to ${name} are succeeding, but with less redundancy than usual`);
     else if (t.probeFailures >= this.#opts.probeFailures)
       parts.push(`${name} has little traffic and its last ${t.probeFailures} health probes failed`);
     else parts.push(`${name} has little traffic and some of its deployments are out of service`);
@@ -255,6 +283,14 @@ export class StatusComputer {
     return [...this.#tracks.keys()];
   }
 }
+
+const MANUAL_LABEL: Record<ComponentStatus, string> = {
+  operational: 'operational',
+  degraded_performance: 'degraded performance',
+  partial_outage: 'partial outage',
+  major_outage: 'major outage',
+  under_maintenance: 'under maintenance',
+};
 
 function pct(r: number): string {
   const p = r * 100;

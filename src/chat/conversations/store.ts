@@ -211,6 +211,9 @@ export class ConversationStore {
           if (!parent)
             throw new ChatError('invalid_request', 'parentId: no such message in this conversation');
         }
+        // Explicit, distinct times: now() is the transaction's start, so both rows would tie and their
+        // order (and an export's) would fall to their random ids.
+        const at = Date.now();
         const user = await tx
           .insertInto('messages')
           .values({
@@ -222,10 +225,11 @@ export class ConversationStore {
             status: 'complete',
             idempotency_key: input.idempotencyKey,
             meta: jsonb({}),
+            created_at: new Date(at),
           })
           .returningAll()
           .executeTakeFirstOrThrow();
-        const assistant = await insertAnswer(tx, conv, user.id, null);
+        const assistant = await insertAnswer(tx, conv, user.id, null, new Date(at + 1));
         await tx
           .updateTable('conversations')
           .set({ current_leaf_id: assistant.id, updated_at: new Date() })
@@ -406,10 +410,12 @@ async function insertAnswer(
   conv: ConversationRecord,
   parentId: string,
   idempotencyKey: string | null,
+  createdAt?: Date,
 ): Promise<Selectable<MessagesTable>> {
   return tx
     .insertInto('messages')
     .values({
+      ...(createdAt ? { created_at: createdAt } : {}),
       id: randomId('msg_', 20),
       conversation_id: conv.id,
       parent_id: parentId,

@@ -369,7 +369,12 @@ function MessageList({ path, index, character, me, connection, context, chatMode
       (context.summarisedCount > 0 || context.droppedCount > 0) &&
       html`<p class="context-note" data-testid="context-note">
         ${context.summarisedCount > 0 ? `The ${context.summarisedCount} oldest messages are summarised to fit the model's memory.` : ''}
-        ${context.droppedCount > 0 ? ` The ${context.droppedCount} oldest messages no longer fit and are not sent to the model.` : ''}
+        ${
+          // Summarised turns are among the dropped ones (a summary stands in for them): count the rest.
+          context.droppedCount - context.summarisedCount > 0
+            ? ` The ${context.droppedCount - context.summarisedCount} oldest messages no longer fit and are not sent to the model.`
+            : ''
+        }
       </p>`
     }
     ${path.map(

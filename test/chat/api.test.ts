@@ -194,6 +194,41 @@ describe('chat API: characters', () => {
   });
 });
 
+describe('chat API: personas', () => {
+  it('keeps one default persona, which new conversations use for {{user}}', async () => {
+    const c = await ChatClient.signUp(t.url, 'Persona');
+    const a = await c.call('POST', '/api/personas', {
+      name: 'Captain Ro',
+      description: 'A retired captain.',
+      isDefault: true,
+    });
+    expect(a.status).toBe(201);
+    const b = await c.call('POST', '/api/personas', { name: 'Deckhand Lu', isDefault: true });
+    const list = (await c.call('GET', '/api/personas')).body.personas;
+    expect(list.filter((p: Json) => p.isDefault).map((p: Json) => p.name)).toEqual(['Deckhand Lu']);
+    const quill = await c.call('POST', '/api/characters', {
+      character: { name: 'Quill', greeting: 'Ahoy, {{user}}!' },
+    });
+    const conv = await c.call('POST', '/api/conversations', { characterId: quill.body.id });
+    expect(conv.body.messages[0].content).toBe('Ahoy, Deckhand Lu!');
+    const chosen = await c.call('POST', '/api/conversations', {
+      characterId: quill.body.id,
+      personaId: a.body.id,
+    });
+    expect(chosen.body.messages[0].content).toBe('Ahoy, Captain Ro!');
+    expect(
+      (await c.call('PUT', `/api/personas/${b.body.id}`, { name: 'Lu', isDefault: false })).body,
+    ).toMatchObject({
+      name: 'Lu',
+      isDefault: false,
+    });
+    expect((await c.call('DELETE', `/api/personas/${a.body.id}`)).status).toBe(204);
+    expect((await c.call('DELETE', `/api/personas/${a.body.id}`)).status).toBe(404);
+    const other = await ChatClient.signUp(t.url, 'Other');
+    expect((await other.call('PUT', `/api/personas/${b.body.id}`, { name: 'x' })).status).toBe(404);
+  });
+});
+
 describe('chat API: conversations and durable answers', () => {
   it('starts a conversation with the character greeting, and answers a message through the gateway', async () => {
     const chars = (await alice.call('GET', '/api/characters')).body.characters;

@@ -183,8 +183,7 @@ function registerPersonaRoutes(
     const { user } = sessionOf(req);
     const p = parseBody(personaBody, req.body);
     const row = await db.transaction().execute(async (tx) => {
-      if (p.isDefault)
-        await tx.updateTable('personas').set({ is_default: false }).where('user_id', '=', user.id).execute();
+      if (p.isDefault) await clearDefault(tx, user.id);
       return tx
         .insertInto('personas')
         .values({
@@ -204,8 +203,7 @@ function registerPersonaRoutes(
     const { user } = sessionOf(req);
     const p = parseBody(personaBody, req.body);
     const row = await db.transaction().execute(async (tx) => {
-      if (p.isDefault)
-        await tx.updateTable('personas').set({ is_default: false }).where('user_id', '=', user.id).execute();
+      if (p.isDefault) await clearDefault(tx, user.id);
       return tx
         .updateTable('personas')
         .set({ name: p.name, description: p.description, is_default: p.isDefault })
@@ -228,4 +226,9 @@ function registerPersonaRoutes(
     if (Number(r.numDeletedRows) === 0) throw new ChatError('not_found');
     return reply.code(204).send();
   });
+}
+
+/** One default persona per user: a new default takes the flag from the old one in the same transaction. */
+async function clearDefault(tx: Kysely<Database>, userId: string): Promise<void> {
+  await tx.updateTable('personas').set({ is_default: false }).where('user_id', '=', userId).execute();
 }

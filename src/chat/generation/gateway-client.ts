@@ -28,27 +28,10 @@ const QUEUE_COMMENT = /^: queue position=(\d+) eta_ms=(\d+)/;
  */
 export async function* streamCompletion(
   target: GatewayTarget,
-  req: { model: string; messages: WireMessage[]; maxTokens: number; user: string; requestId: string },
+  req: CompletionRequest,
   signal: AbortSignal,
 ): AsyncGenerator<GatewayEvent> {
-  const res = await fetch(`${target.url()}/v1/chat/completions`, {
-    method: 'POST',
-    signal,
-    headers: {
-      authorization: `Bearer ${target.key}`,
-      'content-type': 'application/json',
-      'x-request-id': req.requestId,
-      'x-holdfast-priority': 'interactive',
-    },
-    body: JSON.stringify({
-      model: req.model,
-      stream: true,
-      stream_options: { include_usage: true },
-      max_tokens: req.maxTokens,
-      user: req.user,
-      messages: req.messages,
-    }),
-  });
+  const res = await post(target, req, true, signal);
   if (!res.ok || !res.body) {
     const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     const ra = Number(res.headers.get('retry-after'));
@@ -138,13 +121,17 @@ function retryAfterOf(e: { retry_after?: number }): { retryAfterSec?: number } {
   return typeof e.retry_after === 'number' ? { retryAfterSec: e.retry_after } : {};
 }
 
-/** One unary completion (summaries): the text, or undefined when the gateway could not answer. */
-export async function completeOnce(
-  target: GatewayTarget,
-  req: { model: string; messages: WireMessage[]; maxTokens: number; user: string; requestId: string },
-  signal: AbortSignal,
-): Promise<string | undefined> {
-  const res = await fetch(`${target.url()}/v1/chat/completions`, {
+export interface CompletionRequest {
+  model: string;
+  messages: WireMessage[];
+  maxTokens: number;
+  /** The end user, for per-user limits and fair queueing. */
+  user: string;
+  requestId: string;
+}
+
+function post(target: GatewayTarget, req: CompletionRequest, stream: boolean, signal: AbortSignal) {
+  return fetch(`${target.url()}/v1/chat/completions`, {
     method: 'POST',
     signal,
     headers: {
@@ -155,11 +142,21 @@ export async function completeOnce(
     },
     body: JSON.stringify({
       model: req.model,
+      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
       max_tokens: req.maxTokens,
       user: req.user,
       messages: req.messages,
     }),
   });
+}
+
+/** One unary completion (summaries): the text, or undefined when the gateway could not answer. */
+export async function completeOnce(
+  target: GatewayTarget,
+  req: CompletionRequest,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const res = await post(target, req, false, signal);
   if (!res.ok) return undefined;
   const body = (await res.json().catch(() => ({}))) as {
     choices?: Array<{ message?: { content?: string } }>;

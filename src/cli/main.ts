@@ -1,5 +1,6 @@
 import { chaosCommand } from './chaos.ts';
 import { checkConfigCommand } from './check-config.ts';
+import { importCommand } from './import.ts';
 import { keysCommand } from './keys.ts';
 import { simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
@@ -20,6 +21,8 @@ Commands:
   keys revoke ID|PREFIX           Revoke a key
   chaos list|inject|clear         Break a running gateway's deployments on purpose, for a while (docs/chaos.md)
   status export --out DIR [--s3]  Render the status page, API JSON and feeds from the database to static files
+  import litellm FILE [--out F]   Turn a LiteLLM proxy config into holdfast.yaml and report what did not map
+                                  (--out - for stdout, --force to overwrite, --json; docs/import-litellm.md)
   help                            This text
 
 Config lookup: --config FILE, else $HOLDFAST_CONFIG, else ./holdfast.yaml if present, else the embedded default.
@@ -37,6 +40,7 @@ const commands: Record<string, Command> = {
   keys: keysCommand,
   chaos: chaosCommand,
   status: statusCommand,
+  import: importCommand,
   help: async () => {
     process.stdout.write(HELP);
     return 0;

@@ -30,9 +30,11 @@ export const simulatorFaults = z
     slow_ms: z.number().int().min(0).default(0),
     /** Fraction of requests answered with one of error_statuses. */
     error_rate: z.number().min(0).max(1).default(0),
+    /** HTTP statuses an injected error is drawn from (uniformly), e.g. [503] to drill one failure kind. */
     error_statuses: z.array(z.number().int().min(400).max(599)).nonempty().default([500, 502, 503]),
     /** Fraction of requests answered 429 with retry-after. */
     rate_limit_rate: z.number().min(0).max(1).default(0),
+    /** Retry-after (seconds) on injected 429 and 529 answers; the gateway keeps traffic off that long. */
     retry_after_s: z.number().min(0).default(1),
     /** Fraction of requests answered 529 overloaded. */
     overloaded_rate: z.number().min(0).max(1).default(0),
@@ -72,14 +74,25 @@ export type SimulatorOptions = z.infer<typeof simulatorOptions>;
 
 export const deploymentSchema = z
   .object({
+    /** Unique across all models; names the deployment in logs, outcome records, health and chaos commands. */
     id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    /**
+     * Upstream wire: `openai` (also Azure OpenAI and OpenAI-compatible servers), `anthropic`, or
+     * `simulator` (a fake upstream Holdfast starts on loopback, set up under `simulator`).
+     */
     provider: z.enum(['openai', 'anthropic', 'simulator']),
     /** Required for openai/anthropic; the simulator gets a loopback URL at startup. */
     base_url: z.url().optional(),
+    /**
+     * Upstream credential: `Authorization: Bearer` (openai), `api-key` (Azure), `x-api-key` (anthropic).
+     * Unset sends none (e.g. a local server). Keep it in the environment: `${OPENAI_API_KEY}`.
+     */
     api_key: z.string().optional(),
     /** The model id upstream. */
     model: z.string().min(1),
+    /** Free-form label recorded in attempt and request outcomes and shown at startup; not used in routing. */
     region: z.string().default('default'),
+    /** Traffic share against the other deployments of its tier (2 gets about twice as much as 1). */
     weight: z.number().positive().default(1),
     /** Priority tier: 0 is preferred; higher tiers take traffic as lower tiers lose health (spill-over). */
     tier: z.number().int().min(0).default(0),
@@ -125,7 +138,12 @@ const DEFAULT_FALLBACK_ON = DEPLOYMENT_FAULT_KINDS;
 function classSchema(targetWaitMs: number, maxWaitMs: number) {
   return z
     .object({
+      /**
+       * CoDel target (ms): once the class's oldest request has waited longer than this for 100 ms, queued
+       * requests older than it are shed. Raise to queue more and shed less under sustained overload.
+       */
       target_wait_ms: z.number().int().positive().default(targetWaitMs),
+      /** Hard cap (ms) on a request's wait in this class; past it the request fails with `queue_timeout`. */
       max_wait_ms: z.number().int().positive().default(maxWaitMs),
     })
     .strict()
@@ -136,8 +154,14 @@ function classSchema(targetWaitMs: number, maxWaitMs: number) {
 function burnPair(shortS: number, longS: number, burn: number) {
   return z
     .object({
+      /** Short window (seconds): the trouble is still on; also how soon the pair stops once it ends. */
       short_s: z.number().positive().default(shortS),
+      /** Long window (seconds): the trouble is real, not a blip. */
       long_s: z.number().positive().default(longS),
+      /**
+       * Fires when the error budget (or slow-request budget) burns at least this many times faster than the
+       * SLO allows in both windows. Lower fires on milder trouble.
+       */
       burn: z.number().positive().default(burn),
     })
     .strict()
@@ -189,7 +213,12 @@ export const modelSchema = z
         min_concurrent: z.number().int().min(0).default(3),
         /** …and this many retries per second (Linkerd's floor), so small deployments are not starved. */
         min_retries_per_sec: z.number().min(0).default(10),
+        /**
+         * Before a retry or failover, wait a random time up to base × 2^(retry−1) ms (full jitter),
+         * within the deadline. Raise to spread retries out more.
+         */
         backoff_base_ms: z.number().int().min(0).default(25),
+        /** Cap (ms) on that backoff ceiling, so later retries do not wait ever longer. */
         backoff_cap_ms: z.number().int().min(0).default(1_000),
       })
       .strict()
@@ -215,7 +244,9 @@ export const configSchema = z
     server: z
       .object({
         host: z.string().default('127.0.0.1'),
+        /** TCP port to listen on; 0 picks a free one. `--port` overrides it. */
         port: z.number().int().min(0).max(65535).default(8080),
+        /** Largest request body, in bytes; bigger ones get 413. Raise for long prompts or inline images. */
         body_limit_bytes: z
           .number()
           .int()
@@ -250,6 +281,10 @@ export const configSchema = z
       .object({
         /** postgres://… to use PostgreSQL; unset uses embedded PGlite in data_dir. */
         url: z.string().optional(),
+        /**
+         * Embedded PGlite's folder (created if missing; one process at a time); `memory://` keeps nothing
+         * on disk. Ignored when url is set.
+         */
         data_dir: z.string().default('./data'),
       })
       .strict()
@@ -273,7 +308,9 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Each deployment's adaptive concurrency limit starts here and moves between min and max. */
         initial_limit: z.number().int().positive().default(16),
+        /** Floor of each deployment's adaptive concurrency limit: overload cuts never go below it. */
         min_limit: z.number().int().positive().default(1),
+        /** Ceiling of each deployment's adaptive concurrency limit: growth stops here. */
         max_limit: z.number().int().positive().default(512),
         /**
          * Queue budgets per class: CoDel keeps a standing queue's wait near target_wait_ms; nobody waits
@@ -304,6 +341,7 @@ export const configSchema = z
         overflow: z.enum(['drop', 'summarise']).default('drop'),
         /** Output tokens asked for per answer. */
         max_answer_tokens: z.number().int().positive().default(1_024),
+        /** How long a sign-in lasts, in hours (session and cookie); not extended by use. */
         session_ttl_hours: z
           .number()
           .positive()
@@ -312,16 +350,21 @@ export const configSchema = z
         secure_cookies: z.boolean().default(false),
         /** Failed sign-ins per account and per IP before sign-in is refused for a while. */
         login_attempts: z.number().int().positive().default(5),
+        /** Seconds an account or IP is locked after login_attempts failures (also their counting window). */
         login_lockout_s: z.number().int().positive().default(300),
         /** One counted problem report per user per this window. */
         report_window_s: z.number().int().positive().default(600),
         oidc: z
           .object({
+            /** The provider's issuer URL; its /.well-known/openid-configuration must name the same issuer. */
             issuer: z.url(),
+            /** This app's client id registered with the provider (checked as the ID token's audience). */
             client_id: z.string().min(1),
+            /** Secret of a confidential client; unset: a public client (PKCE only). Keep it in the env. */
             client_secret: z.string().min(1).optional(),
             /** Where the provider sends the browser back: <public origin>/api/auth/oidc/callback */
             redirect_uri: z.url(),
+            /** Scopes asked for at sign-in; `openid` is added when missing. */
             scopes: z.array(z.string()).default(['openid', 'email', 'profile']),
           })
           .strict()
@@ -335,9 +378,11 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         page: z
           .object({
+            /** Title of the status page, its feeds, notifications and emails. */
             name: z.string().min(1).default('Holdfast Status'),
             /** Public URL of the status page (links in feeds, webhooks and emails). */
             url: z.url().default('http://127.0.0.1:8080/status'),
+            /** IANA zone (e.g. `Europe/Berlin`) for times on the page and admin pages; also in the API. */
             time_zone: z.string().min(1).default('Etc/UTC'),
           })
           .strict()
@@ -350,9 +395,13 @@ export const configSchema = z
           .array(
             z
               .object({
+                /** Stable identifier the component's id derives from: change `name`, not this, to rename. */
                 key: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/),
+                /** Name shown on the page and in the API. */
                 name: z.string().min(1),
+                /** Text shown with the component on the page and in the API. */
                 description: z.string().optional(),
+                /** Name of the group to list it under (created if new); unset: top level. */
                 group: z.string().optional(),
                 /** Model groups whose traffic this component's status is computed from. */
                 models: z.array(z.string()).default([]),
@@ -412,7 +461,9 @@ export const configSchema = z
         /** Synthetic requests to components with no traffic, so "idle" is not "healthy by default". */
         probes: z
           .object({
+            /** Send probes (real 1-token requests upstream); off: idle groups are judged by health alone. */
             enabled: z.boolean().default(true),
+            /** Seconds between probe rounds (and each probe's timeout); lower finds idle outages sooner. */
             interval_s: z.number().positive().default(30),
             /** Consecutive failed probes of an idle component that make it a major outage. */
             failures: z.number().int().positive().default(2),
@@ -438,14 +489,21 @@ export const configSchema = z
             allow_private_targets: z.boolean().default(false),
             /** Updates to one incident within this window go out as one message. */
             batch_window_s: z.number().int().min(0).default(30),
+            /** Delivery attempts per notification (backing off exponentially) before it is marked failed. */
             max_attempts: z.number().int().positive().default(8),
             smtp: z
               .object({
+                /** SMTP server for notification emails; setting smtp turns on email subscriptions. */
                 host: z.string().min(1),
+                /** SMTP port: 587 for STARTTLS submission, 465 with secure, 25 for a local relay. */
                 port: z.number().int().positive().default(587),
+                /** TLS from the first byte (port 465); false still upgrades with STARTTLS when offered. */
                 secure: z.boolean().default(false),
+                /** SMTP login user; unset sends without authentication. */
                 user: z.string().optional(),
+                /** SMTP password for user. Keep it in the environment. */
                 pass: z.string().optional(),
+                /** Sender address of notification emails, e.g. `Status <status@example.com>`. */
                 from: z.string().min(3),
               })
               .strict()
@@ -456,15 +514,23 @@ export const configSchema = z
         /** Static copy of the page, API and feeds, rewritten on every change, served by any static host. */
         export: z
           .object({
+            /** Folder the static copy is written to (files replaced atomically); unset: no folder export. */
             dir: z.string().min(1).optional(),
             s3: z
               .object({
+                /** Bucket the static copy is uploaded to (only changed files, short cache lifetimes). */
                 bucket: z.string().min(1),
+                /** Key prefix (folder) inside the bucket; a trailing `/` is added when missing. */
                 prefix: z.string().default(''),
+                /** The bucket's region. */
                 region: z.string().default('us-east-1'),
+                /** Endpoint of an S3-compatible store (MinIO, R2, …); unset: AWS S3. */
                 endpoint: z.url().optional(),
+                /** With secret_access_key; both unset: the AWS SDK's default credentials (env, role). */
                 access_key_id: z.string().optional(),
+                /** Secret for access_key_id. Keep it in the environment. */
                 secret_access_key: z.string().optional(),
+                /** Bucket in the URL path, not the host name; many S3-compatible stores (MinIO) need it. */
                 force_path_style: z.boolean().default(false),
               })
               .strict()
@@ -479,9 +545,16 @@ export const configSchema = z
       .object({
         outlier: z
           .object({
+            /** Deployment faults in a row (errors, timeouts, broken streams; not 429/529) that eject it. */
             consecutive_failures: z.number().int().min(1).default(5),
+            /** Ejection time (ms) = this × a multiplier that grows per ejection and decays while healthy. */
             base_ejection_ms: z.number().int().min(0).default(30_000),
+            /** Longest one ejection lasts (ms), however often the deployment has been ejected. */
             max_ejection_ms: z.number().int().min(0).default(300_000),
+            /**
+             * Most of a model group's deployments that may be ejected at once (one always may, but never the
+             * last healthy one); 0 disables ejection. Groups with fallbacks use 100.
+             */
             max_ejection_percent: z.number().min(0).max(100).default(50),
             /** Consecutive successful trial requests that bring an ejected deployment back. */
             probe_successes: z.number().int().min(1).default(3),
@@ -491,7 +564,12 @@ export const configSchema = z
         /** First-byte timeout = clamp(p95 TTFT × multiplier, floor, the deployment's first_byte_ms). */
         first_byte: z
           .object({
+            /** Lower bound (ms) of that timeout, so a usually fast deployment's one slow answer is not cut. */
             floor_ms: z.number().int().min(1).default(500),
+            /**
+             * The timeout as a multiple of the recent p95 TTFT; lower fails over from a stuck attempt sooner,
+             * at the risk of cutting slow but healthy ones.
+             */
             multiplier: z.number().min(1).default(3),
           })
           .strict()
@@ -501,6 +579,7 @@ export const configSchema = z
       .prefault({}),
     log: z
       .object({
+        /** Least severe log level written (pino, JSON to stdout); `debug` or `trace` to diagnose. */
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .strict()

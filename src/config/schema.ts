@@ -243,7 +243,7 @@ export const configSchema = z
   .object({
     server: z
       .object({
-        /** Interface to listen on; `0.0.0.0` (or `::`) serves other machines (then set an admin key). */
+        /** Interface to listen on; `0.0.0.0` (or `::`) serves other machines. `--host` overrides it. */
         host: z.string().default('127.0.0.1'),
         /** TCP port to listen on; 0 picks a free one. `--port` overrides it. */
         port: z.number().int().min(0).max(65535).default(8080),

@@ -11,7 +11,8 @@ const HELP = `holdfast — an AI chat gateway that stays up, and says so honestl
 Usage: holdfast <command> [options]
 
 Commands:
-  start [--config FILE]           Start the gateway (no config: embedded default with two simulated regions)
+  start [--config FILE] [--port N] [--host H]
+                                  Start the gateway (no config: embedded default with two simulated regions)
   check-config [--config FILE]    Validate a config file and print every problem with its field path
   simulate [--port N] [--host H]  Run the built-in simulator provider on its own (OpenAI + Anthropic wire)
            [--ttft MS] [--tps N] [--tokens N] [--capacity N]

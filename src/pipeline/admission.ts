@@ -172,7 +172,8 @@ export class Admission {
     run: (ctx) => this.#admit(ctx),
   };
 
-  async #admit(ctx: RequestContext): Promise<void> {
+  /** Synchronous when the group has room (no promise per request); a promise only for a wait in line. */
+  #admit(ctx: RequestContext): Promise<void> | undefined {
     const gate = this.#gates.get(ctx.route!.name);
     if (!gate) return;
     const tenant = this.#tenantOf(ctx);
@@ -183,6 +184,16 @@ export class Admission {
       this.#track(gate, ctx, tenant, priority, started);
       return;
     }
+    return this.#wait(gate, ctx, tenant, priority, started);
+  }
+
+  async #wait(
+    gate: GroupGate,
+    ctx: RequestContext,
+    tenant: string,
+    priority: Priority,
+    started: number,
+  ): Promise<void> {
     const waiter = { tenant, priority, started };
     const waited = new Promise<void>((resolve, reject) => {
       const t = gate.queue.enqueue({
@@ -246,6 +257,8 @@ export class Admission {
   }
 
   #drain(gate: GroupGate): void {
+    // Nothing waiting (the common case): nothing to let in and nobody to tell.
+    if (gate.queue.size() === 0 && gate.waiting.size === 0) return;
     while (gate.inflight < this.capacity(gate.name)) {
       const next = gate.queue.next();
       if (!next) break;

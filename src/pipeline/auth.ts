@@ -35,6 +35,12 @@ const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
 export interface Authenticator {
   /** The caller behind these headers; throws the dialect-neutral 401 when there is none. */
   authenticate(headers: IncomingHttpHeaders): Promise<Caller>;
+  /**
+   * The same answer when it needs no lookup (open mode without a key, the admin or app key, a cached
+   * key), else undefined: the chat pipeline then skips a promise per request. Throws what `authenticate`
+   * would reject with when that is certain without a lookup.
+   */
+  known?(headers: IncomingHttpHeaders): Caller | undefined;
 }
 
 export function createAuthenticator(opts: {
@@ -50,14 +56,21 @@ export function createAuthenticator(opts: {
   const cacheMs = opts.cacheMs ?? 5_000;
   const cache = new Map<string, { caller: Caller | undefined; until: number }>();
 
-  async function resolve(secret: string): Promise<Caller | undefined> {
-    const h = sha(secret);
+  /** Marks a secret the key store must be asked about. */
+  const MISS = Symbol('miss');
+  function cached(h: Buffer, cacheKey: string): Caller | undefined | typeof MISS {
     if (adminHash && timingSafeEqual(h, adminHash)) return { kind: 'admin' };
     if (appHash && timingSafeEqual(h, appHash)) return { kind: 'app' };
-    const cacheKey = h.toString('base64');
-    const now = performance.now();
     const hit = cache.get(cacheKey);
-    if (hit && hit.until > now) return hit.caller;
+    return hit && hit.until > performance.now() ? hit.caller : MISS;
+  }
+
+  async function resolve(secret: string): Promise<Caller | undefined> {
+    const h = sha(secret);
+    const cacheKey = h.toString('base64');
+    const known = cached(h, cacheKey);
+    if (known !== MISS) return known;
+    const now = performance.now();
     const rec = await opts.keys.verify(secret);
     const caller: Caller | undefined = rec
       ? {
@@ -85,14 +98,35 @@ export function createAuthenticator(opts: {
       if (!caller) throw new HoldfastError('invalid_api_key');
       return caller;
     },
+    known(headers) {
+      const secret = presentedKey(headers);
+      if (!secret) {
+        if (opts.openMode) return { kind: 'open' };
+        throw new HoldfastError('invalid_api_key', { message: 'No API key provided.' });
+      }
+      const h = sha(secret);
+      const caller = cached(h, h.toString('base64'));
+      if (caller === MISS) return undefined;
+      if (caller) return caller;
+      if (opts.openMode) return { kind: 'open' };
+      throw new HoldfastError('invalid_api_key');
+    },
   };
 }
 
 export function authStage(auth: Authenticator): Stage {
   return {
     name: 'authenticate',
-    async run(ctx: RequestContext) {
-      ctx.caller = await auth.authenticate(ctx.headers);
+    run(ctx: RequestContext) {
+      // Most requests need no lookup (open mode, a cached key): no promise for them.
+      const known = auth.known?.(ctx.headers);
+      if (known) {
+        ctx.caller = known;
+        return;
+      }
+      return auth.authenticate(ctx.headers).then((caller) => {
+        ctx.caller = caller;
+      });
     },
   };
 }

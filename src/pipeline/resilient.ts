@@ -268,6 +268,7 @@ export class ResilienceEngine {
   }
 
   #pick(group: GroupState, tried: ReadonlySet<string>, lastResort = true): Picked | undefined {
+    if (group.deployments.length === 1) return this.#pickOnly(group.deployments[0]!, tried, lastResort);
     const candidates = group.deployments.map((d) => ({
       id: d.id,
       weight: d.runtime.config.weight,
@@ -318,6 +319,27 @@ export class ResilienceEngine {
       exclude.add(id);
     }
     return undefined;
+  }
+
+  /**
+   * #pick for a group of one, without building the balancer's candidate list: the same decisions in the
+   * same order (the same calls on the outlier detector, the throttle and the RNG), so it chooses exactly
+   * what the balancer would have.
+   */
+  #pickOnly(d: DeploymentState, tried: ReadonlySet<string>, lastResort: boolean): Picked | undefined {
+    const healthy = this.outlier.isAvailable(d.id);
+    const state = this.outlier.state(d.id);
+    if (tried.has(d.id) || state === 'blocked' || this.#drained.has(d.id)) return undefined;
+    if (state === 'probing' && this.outlier.acquireProbe(d.id)) return { dep: d, probe: true };
+    const weight = d.runtime.config.weight;
+    if (!(weight > 0) || !Number.isFinite(weight)) return undefined;
+    // The balancer draws its tier even when there is one.
+    this.#rng();
+    // Unhealthy and alone: only panic routing (the last-resort balancer) still sends it traffic.
+    if (!healthy && !lastResort) return undefined;
+    if (d.throttle.shouldReject()) return undefined;
+    if (this.outlier.state(d.id) !== 'probing') return { dep: d, probe: false };
+    return this.outlier.acquireProbe(d.id) ? { dep: d, probe: true } : undefined;
   }
 
   #firstByteMs(d: DeploymentState, deadline: Deadline, stream: boolean): number {
@@ -629,7 +651,9 @@ class Started {
   }
 
   #arm(ms: number): void {
-    this.#timer = setTimeout(() => this.#check(), Math.max(1, ms));
+    // Whole milliseconds: Node keeps a timer list per distinct duration, and computed fractional ones
+    // would each make a new list. Rounded up, so the check never runs before it is due.
+    this.#timer = setTimeout(() => this.#check(), Math.max(1, Math.ceil(ms)));
     this.#timer.unref();
   }
 

@@ -62,27 +62,33 @@ export function finishOutcome(
   const outcome = classify(err, cancelled);
   const dep = ctx.deployment?.config;
   const c = relay?.collector;
+  const req = ctx.request;
+  // Filled field by field, optional ones only when present: conditional spreads cost microseconds here.
   const rec: OutcomeRecord = {
     requestId: ctx.requestId,
     startedAt: ctx.startedAt,
     dialect: ctx.door.dialect,
-    ...(ctx.request ? { model: ctx.request.model } : {}),
-    ...(ctx.caller?.kind === 'key' ? { keyId: ctx.caller.keyId } : {}),
-    stream: ctx.request?.stream ?? false,
+    stream: req?.stream ?? false,
     status,
     ok: outcome === 'success',
     outcome,
     flag: flagFor(outcome, err, ctx, relay?.headersSent ?? false),
     failovers: ctx.failovers,
-    ...(err ? { errorCode: err.code } : {}),
-    ...(dep ? { deployment: dep.id, provider: dep.provider, region: dep.region } : {}),
     attempts: ctx.attempts,
     latencyMs: performance.now() - ctx.t0,
-    ...(relay?.firstTokenAt !== undefined ? { ttftMs: relay.firstTokenAt - ctx.t0 } : {}),
     inputTokens: c?.usage.inputTokens ?? 0,
     outputTokens: c?.usage.outputTokens ?? 0,
-    ...(c?.finishReason ? { finishReason: c.finishReason } : {}),
   };
+  if (req) rec.model = req.model;
+  if (ctx.caller?.kind === 'key') rec.keyId = ctx.caller.keyId;
+  if (err) rec.errorCode = err.code;
+  if (dep) {
+    rec.deployment = dep.id;
+    rec.provider = dep.provider;
+    rec.region = dep.region;
+  }
+  if (relay?.firstTokenAt !== undefined) rec.ttftMs = relay.firstTokenAt - ctx.t0;
+  if (c?.finishReason) rec.finishReason = c.finishReason;
   publishOutcome(rec);
   return rec;
 }

@@ -274,7 +274,18 @@ export class StatusService implements StatusView {
     this.#computer.observe(rec, now, this.#maintenanceKeys);
     const ms = chartLatency(rec);
     if (ms !== undefined && rec.model !== undefined)
-      this.#latency.observe([...this.#modelKeys(rec.model), API_KEY, 'latency:models'], ms, now);
+      this.#latency.observe(this.#latencyKeys(rec.model), ms, now);
+  }
+
+  /** The latency charts a model's answers go to; fixed by the config, so built once per model. */
+  readonly #latencyKeysOf = new Map<string, readonly string[]>();
+  #latencyKeys(model: string): readonly string[] {
+    let keys = this.#latencyKeysOf.get(model);
+    if (!keys) {
+      keys = [...this.#modelKeys(model), API_KEY, 'latency:models'];
+      this.#latencyKeysOf.set(model, keys);
+    }
+    return keys;
   }
 
   #modelKeys(model: string): string[] {

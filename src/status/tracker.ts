@@ -142,7 +142,9 @@ export class StatusComputer {
         bad: v === 'bad',
         failedOver: rec.ok && rec.failovers > 0,
       });
-      if (t.recent.length > RECENT_MAX) t.recent.splice(0, t.recent.length - RECENT_MAX);
+      // shift(), not splice(): V8 trims the front of an array in place for shift, while a splice from
+      // the front copied all 256 entries per request and track (~1 µs each).
+      while (t.recent.length > RECENT_MAX) t.recent.shift();
     };
     const models = rec.model !== undefined ? this.#byModel.get(rec.model) : undefined;
     for (const t of models ?? []) {

@@ -406,6 +406,7 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function hasCode(error: unknown, code: string): boolean {
+/** A driver error with this SQLSTATE or Node error code (PGlite and pg both set `code`). */
+export function hasCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
 }

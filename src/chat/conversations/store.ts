@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { randomId } from '../../core/ids.ts';
 import type { ConversationsTable, Database, MessagesTable } from '../../stores/database.ts';
-import { jsonb } from '../../stores/database.ts';
+import { hasCode, jsonb } from '../../stores/database.ts';
 import { ChatError } from '../errors.ts';
 
 export type MessageRole = 'system' | 'user' | 'assistant';
@@ -430,7 +430,7 @@ async function insertAnswer(
 }
 
 function isUniqueViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && err.code === '23505';
+  return hasCode(err, '23505');
 }
 
 export function toMessage(row: Selectable<MessagesTable>): MessageRecord {

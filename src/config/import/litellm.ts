@@ -1,4 +1,5 @@
 import { parse as parseYaml, stringify } from 'yaml';
+import { DEPLOYMENT_FAULT_KINDS } from '../../core/upstream-error.ts';
 import { buildConfig, ConfigError } from '../load.ts';
 import type { ConfigInput } from '../schema.ts';
 
@@ -1006,18 +1007,8 @@ function applyFallbacks(imp: Importer, s: Settings, models: ModelInput[]): void 
     if (targets.length === 0) continue;
     const general = model.fallbacks ?? [];
     model.fallbacks = [...new Set([...general, ...targets])];
-    model.fallback_on = [
-      'connection',
-      'timeout',
-      'server',
-      'overloaded',
-      'rate_limited',
-      'quota_exhausted',
-      'auth',
-      'not_found',
-      'protocol',
-      'context_too_long',
-    ];
+    // The gateway's own list of deployment faults, plus the one a context-window fallback exists for.
+    model.fallback_on = [...DEPLOYMENT_FAULT_KINDS, 'context_too_long'];
     imp.note(
       f.path,
       general.length > 0

@@ -16,6 +16,7 @@ import {
   type OutcomeRecord,
 } from '../src/telemetry/outcome.ts';
 import { openLoop } from './lib/openloop.ts';
+import { benchScenario, benchScenarios } from './lib/progress.ts';
 import { type Summary, summarize } from './lib/stats.ts';
 import { type Column, fmt, fmtSigned, renderTable } from './lib/table.ts';
 
@@ -691,8 +692,10 @@ export async function main(): Promise<void> {
     options: { ttft_ms: 0, tokens_per_sec: 0, answer_tokens: SIM.answer_tokens },
   });
   const results: ScenarioResult[] = [];
+  benchScenarios(settings.scenarios.length);
   try {
     for (const sc of settings.scenarios) {
+      benchScenario(sc.key);
       const r = await runScenario(sc, settings, `${reference.openaiBaseUrl}/chat/completions`);
       results.push(r);
       console.log(

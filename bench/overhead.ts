@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type ChildServer, startChild } from './lib/child.ts';
 import { carriesContent, type LoadResult, type LoadRun, mergeRuns, probe, runLoad } from './lib/load.ts';
+import { benchScenario, benchScenarios } from './lib/progress.ts';
 import { type Column, fmt, fmtSigned, renderTable } from './lib/table.ts';
 
 type Target = 'direct' | 'proxy' | 'holdfast';
@@ -321,12 +322,16 @@ export async function main(): Promise<void> {
     // that the ratios compare measurements seconds apart and a burst of noise from elsewhere on the
     // machine lands on all of them rather than on whichever target happened to be running.
     const roundMs = Math.max(1, Math.round(settings.durationMs / settings.rounds));
+    benchScenarios(
+      WORKLOADS.length * settings.concurrency.length * settings.rounds * settings.targets.length,
+    );
     for (const workload of WORKLOADS) {
       for (const concurrency of settings.concurrency) {
         const runs = new Map<Target, LoadRun[]>(settings.targets.map((t) => [t, []]));
         for (let round = 0; round < settings.rounds; round++) {
           const order = round % 2 === 0 ? settings.targets : [...settings.targets].reverse();
           for (const target of order) {
+            benchScenario(`${workload} ${concurrency} conns ${target} (round ${round + 1})`);
             const ep = endpoints.get(target)!;
             const run = await runLoad({
               url: ep.url,

@@ -11,6 +11,7 @@ import {
   type OutcomeLite,
   startGatewayChild,
 } from './lib/overload-gateway.ts';
+import { benchScenario, benchScenarios } from './lib/progress.ts';
 import { summarize } from './lib/stats.ts';
 import { type Column, fmt, renderTable } from './lib/table.ts';
 
@@ -489,8 +490,10 @@ export async function main(): Promise<void> {
         : shotSpec(runKey, i, cls, 'app', keys.app!);
     };
 
+  benchScenarios(runs);
   try {
     // Calibration: interactive only, well below the nominal capacity, through the gateway.
+    benchScenario('calibration');
     const nominalService = SIM.ttft_ms + ((SIM.answer_tokens - 1) * 1000) / SIM.tokens_per_sec;
     const nominalCapacity = UPSTREAM_CONCURRENCY / (nominalService / 1000);
     const calRate = Math.max(2, Math.round(nominalCapacity * 0.2));
@@ -526,6 +529,7 @@ export async function main(): Promise<void> {
         RunStats
       >;
       for (const mode of ['holdfast', 'no_admission'] as const) {
+        benchScenario(`${x}x ${mode}`);
         const raw = await runLoad({
           key: `${x}x-${mode}`,
           mode,
@@ -554,6 +558,7 @@ export async function main(): Promise<void> {
     const tenantRun = async (withA: boolean): Promise<RawRun> => {
       const pattern = withA ? [...Array<string>(10).fill('A'), 'B', 'C'] : ['B', 'C'];
       const key = withA ? 'fair-with-A' : 'fair-without-A';
+      benchScenario(`fairness ${withA ? 'with' : 'without'} A`);
       return runLoad({
         key,
         mode: 'holdfast',

@@ -1,7 +1,10 @@
 /**
  * `npm run bench -- <name>`: runs one benchmark; with no name, lists them. Benchmarks are imported
- * lazily so listing them does not load the gateway.
+ * lazily so listing them does not load the gateway. Progress (per scenario) goes to stderr; results
+ * stay on stdout.
  */
+
+import { openBenchProgress } from './lib/progress.ts';
 
 interface Benchmark {
   description: string;
@@ -22,6 +25,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
       'Goodput, per-class success, TTFT and CPU at 1x/3x/10x capacity, admission on vs off; fairness',
     load: () => import('./overload.ts'),
   },
+  scale: {
+    description:
+      '1, 2 and 3 replicas on PostgreSQL (+ Redis) behind a test balancer: throughput, p99, CPU/request; limit accuracy; RSS at 1,000 slow streams',
+    load: () => import('./scale.ts'),
+  },
 };
 
 async function main(): Promise<void> {
@@ -37,7 +45,12 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await (await bench.load()).main();
+  const close = openBenchProgress(name);
+  try {
+    await (await bench.load()).main();
+  } finally {
+    close();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,29 +1,46 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { adminConsole } from './admin/console.ts';
 import { ChaosRegistry } from './chaos/registry.ts';
 import { type ChatApp, createChatApp } from './chat/app.ts';
 import type { ModelHealth } from './chat/status-route.ts';
+import { checkConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { drainServer } from './http/drain.ts';
 import { InFlight } from './http/inflight.ts';
 import { buildServer } from './http/server.ts';
 import { MemoryRateStore } from './overload/rate-store.ts';
-import { Admission } from './pipeline/admission.ts';
-import { authStage, createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
-import type { ModelRoute, Stage } from './pipeline/context.ts';
-import { composeDispatch } from './pipeline/dispatch.ts';
-import { parseStage } from './pipeline/parse.ts';
-import { createRateLimitStage } from './pipeline/rate-limit.ts';
-import { ResilienceEngine } from './pipeline/resilient.ts';
-import { createRouteStage, ModelTable } from './pipeline/route.ts';
-import { type DeploymentRuntime, startDeployment } from './providers/registry.ts';
+import type { Admission } from './pipeline/admission.ts';
+import { createAuthenticator, type KeyLookup } from './pipeline/auth.ts';
+import type { ResilienceEngine } from './pipeline/resilient.ts';
+import type { DeploymentRuntime } from './providers/registry.ts';
 import { type Clock, type Rng, systemClock } from './resilience/types.ts';
+import {
+  buildGeneration,
+  type Generation,
+  type GenerationShared,
+  retireGeneration,
+} from './runtime/generation.ts';
+import { type ConfigChange, diffConfig, effectiveConfig } from './runtime/reload.ts';
+import {
+  openStoreOutage,
+  type StoreOutage,
+  storeHealthRoutes,
+  storePoolOptions,
+} from './runtime/store-outage.ts';
+import { SessionStore } from './status/admin/session.ts';
+import { clusterStatusOptions } from './status/cluster.ts';
 import { registerStatusPublishing, type StatusPublishing } from './status/publish/index.ts';
 import { statusRoutes } from './status/routes.ts';
-import { StatusService } from './status/service.ts';
+import { type EngineHooks, StatusService } from './status/service.ts';
 import { openDatabase } from './stores/database.ts';
 import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
-import { createLogger, type Logger } from './telemetry/logger.ts';
+import { sharedStateRoutes } from './stores/redis/routes.ts';
+import { openSharedState, type SharedState } from './stores/redis/shared-state.ts';
+import { createLogger, type DestinationStream, type Logger, secretsIn } from './telemetry/logger.ts';
+import { metricsPlugin } from './telemetry/metrics/route.ts';
+import { startTracing, type TracingHooks } from './telemetry/tracing.ts';
 import { registerWebRoutes } from './web/routes.ts';
 
 export interface Gateway {
@@ -41,30 +58,51 @@ export interface Gateway {
   readonly keys: KeyStore;
   /** The status system (components, incidents, maintenance, reports); absent when status.enabled is off. */
   readonly status?: StatusService;
-  /** Stop accepting, let in-flight requests finish for up to `graceMs`, then cut them and release everything. */
-  close(graceMs?: number): Promise<{ drained: boolean }>;
+  /** State shared with the other replicas through Redis (docs/scale-out.md); absent without a Redis URL. */
+  readonly sharedState?: SharedState;
+  /** PostgreSQL's outage buffer (docs/postgres-outage.md); absent on PGlite or when disabled. */
+  readonly storeOutage?: StoreOutage;
+  /** The HTTP app itself, so tests and the fuzzer can drive it in-process with `inject()`. */
+  readonly app: FastifyInstance;
+  /** Which config generation serves new requests: 1 at start, one more per applied reload. */
+  readonly generation: number;
+  /**
+   * Applies a new config without a restart (docs/hot-reload.md): the reloadable sections
+   * take effect for new requests, requests already running finish on the config they started with, and
+   * other changed sections are reported as needing a restart. Throws ConfigError for an invalid result.
+   */
+  reload(next: Config): Promise<ReloadResult>;
+  /**
+   * Drains and stops (docs/scale-out.md#drain-and-rolling-restart): readiness fails at once; after
+   * `drainDelayMs` (default 0; `holdfast start` passes server.drain_delay_ms on SIGTERM) the listener
+   * closes, in-flight requests get `graceMs` to finish and are then cut, and everything is released.
+   */
+  close(graceMs?: number, opts?: { drainDelayMs?: number }): Promise<{ drained: boolean }>;
+}
+
+export interface ReloadResult extends ConfigChange {
+  generation: number;
+  /** Deployments whose runtime and learnt state were kept (their config did not change). */
+  carried: string[];
 }
 
 export interface StartOptions {
   /** Overrides config.log.level (tests use 'silent'). */
   logLevel?: string;
+  /** Where log lines go instead of stdout (tests read them back). */
+  logDestination?: DestinationStream;
   env?: NodeJS.ProcessEnv;
   /** Injected for deterministic tests of the resilience engine. */
   clock?: Clock;
   rng?: Rng;
+  /** Tests: where trace spans go instead of OTLP (telemetry.tracing must be enabled). */
+  tracing?: TracingHooks;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || host.startsWith('127.');
-}
-
-function toClass(c: { target_wait_ms: number; max_wait_ms: number }): {
-  targetWaitMs: number;
-  maxWaitMs: number;
-} {
-  return { targetWaitMs: c.target_wait_ms, maxWaitMs: c.max_wait_ms };
 }
 
 /** Open mode is for a laptop: never implied on a public interface or once an admin key exists. */
@@ -80,7 +118,11 @@ export function resolveOpenMode(config: Config, adminKey: string | undefined): b
  */
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
   const env = opts.env ?? process.env;
-  const logger = createLogger(opts.logLevel ?? config.log.level);
+  // Every secret the config and environment hold is scrubbed from log lines, whatever field it rides in.
+  const logger = createLogger(opts.logLevel ?? config.log.level, {
+    secrets: [...secretsIn(config), ...secretsIn(env)],
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  });
   const adminKey = config.auth.admin_key ?? (env.HOLDFAST_ADMIN_KEY || undefined);
   const openMode = resolveOpenMode(config, adminKey);
   if (openMode && !isLoopback(config.server.host)) {
@@ -94,60 +136,45 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   let draining = false;
   const db = await openDatabase(config.store, {
     onPoolError: (err) => logger.error({ err }, 'database pool error'),
+    ...storePoolOptions(config.store),
   });
-  const deployments: DeploymentRuntime[] = [];
   const chaos = new ChaosRegistry();
   let status: StatusService | undefined;
+  let sharedState: SharedState | undefined;
+  let gen: Generation | undefined;
+  let outage: StoreOutage | undefined;
   try {
-    const started = await Promise.all(
-      config.models.map((m) => Promise.all(m.deployments.map((d) => startDeployment(d, chaos)))),
-    );
-    const routes: ModelRoute[] = config.models.map((m, i) => ({
-      name: m.name,
-      ownedBy: m.owned_by,
-      deployments: started[i]!,
-    }));
-    for (const list of started) deployments.push(...list);
-
+    // PostgreSQL down: writes buffered on disk, known keys and sessions kept (docs/postgres-outage.md).
+    // Opened first, so what an earlier run buffered is replayed before anything reads the database.
+    outage = await openStoreOutage(config.store, db, logger);
+    const storeOutage = outage;
     const keyStore = createSqlKeyStore(db.kysely);
-    const keys: KeyLookup = { verify: (secret) => keyStore.verifyKey(secret) };
+    const keys: KeyLookup = storeOutage
+      ? storeOutage.keys(keyStore)
+      : { verify: (secret) => keyStore.verifyKey(secret) };
     // The chat app calls this gateway's own front door with a credential that lives only in this process.
     const appKey = `hf-app-${randomBytes(24).toString('base64url')}`;
     const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys, appKey });
-    const models = new ModelTable(routes);
-    const engine = new ResilienceEngine({
-      models: config.models,
-      runtimes: new Map(deployments.map((d) => [d.config.id, d])),
-      resilience: config.resilience,
+    // Rate limits, replica membership and ejections are shared through Redis when one is configured.
+    sharedState = await openSharedState(config.shared_state, { env, logger });
+    const shared: GenerationShared = {
+      chaos,
+      rateStore: sharedState?.rateStore ?? new MemoryRateStore(),
+      authenticator,
       clock: opts.clock ?? systemClock,
       rng: opts.rng ?? Math.random,
-    });
-    const admission = new Admission({
-      models: config.models,
-      engine,
-      clock: opts.clock ?? systemClock,
-      defaultOutputTokens: config.limits.default_output_tokens,
-      classes: {
-        critical: toClass(config.admission.classes.critical),
-        interactive: toClass(config.admission.classes.interactive),
-        batch: toClass(config.admission.classes.batch),
-      },
-      limits: {
-        initial: config.admission.initial_limit,
-        min: config.admission.min_limit,
-        max: config.admission.max_limit,
-      },
-    });
-    const rateStore = new MemoryRateStore();
-    // The request lifecycle, in order (docs/architecture.md): cheap refusals first.
-    const chatStages: Stage[] = [
-      authStage(authenticator),
-      parseStage,
-      createRouteStage(models),
-      createRateLimitStage({ store: rateStore, limits: config.limits }),
-      ...(config.admission.enabled ? [admission.stage] : []),
-    ];
-    const dispatch = composeDispatch(engine.dispatch, []);
+    };
+    // Models, deployments, engine, admission and stages: rebuilt by a config reload (src/runtime).
+    gen = await buildGeneration(config, shared);
+    let current: Generation = gen;
+    const now = (): Generation => current;
+    // Whoever outlives a reload reads the engine through this, never a generation's engine directly.
+    const engine: EngineHooks = {
+      health: (id) => (current.engine.deployments.has(id) ? current.engine.health(id) : 'healthy'),
+      drain: (ids, on) => current.engine.drain(ids, on),
+    };
+    // The chat app reads models and limits when it needs them: a live view follows reloads.
+    const live = new Proxy({} as Config, { get: (_t, k) => Reflect.get(current.config, k) });
     const inflight = new InFlight();
     let gatewayUrl = '';
     // --- status system (issue #6): computed from outcome records; probes use the app credential ---
@@ -158,6 +185,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         engine,
         gateway: { url: () => gatewayUrl, key: appKey },
         onError: (err, what) => logger.error({ err }, `${what} failed`),
+        ...(storeOutage ? { outage: storeOutage.buffer } : {}),
+        // With replicas: counts summed through Redis, one evaluator (docs/status.md#several-replicas).
+        ...clusterStatusOptions(sharedState, db, config),
       });
       await status.start();
     }
@@ -167,10 +197,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const chatApp: ChatApp | undefined = config.chat.enabled
       ? createChatApp({
           db,
-          config,
+          config: live,
           gateway: { url: () => gatewayUrl, key: appKey },
-          health: () => modelHealth(config, engine, admission, statusService),
+          health: () => modelHealth(current.config, current.engine, current.admission, statusService),
           onError: (err, what) => logger.error({ err }, `chat: ${what} failed`),
+          ...(storeOutage
+            ? {
+                outage: {
+                  guard: storeOutage.buffer,
+                  health: storeOutage.health,
+                  credentialsTtlMs: storeOutage.credentialsTtlMs,
+                },
+              }
+            : {}),
         })
       : undefined;
     if (chatApp) {
@@ -182,20 +221,22 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         );
     }
 
+    // Operators sign in once for the admin console (/admin) and the status admin pages (/status/admin).
+    const operatorSessions = new SessionStore({ adminKey });
     const app = buildServer({
       logger,
       bodyLimit: config.server.body_limit_bytes,
       trustProxy: config.server.trust_proxy,
+      limits: config.server,
       keepAliveMs: config.server.keepalive_s * 1000,
-      chatStages,
+      pipeline: now,
       authenticator,
-      dispatch,
-      models,
       inflight,
       isReady: () => ready,
       isDraining: () => draining,
-      chaos: { registry: chaos, deployments: () => deployments.map((d) => d.config.id) },
-      queueReport: () => admission.report(),
+      chaos: { registry: chaos, deployments: () => current.deployments.map((d) => d.config.id) },
+      // With replicas, the waiting room counts every replica's queue (shared state, docs/scale-out.md).
+      queueReport: () => sharedState?.queues(current.admission.report()) ?? current.admission.report(),
       plugins: [
         ...(statusService
           ? [
@@ -204,6 +245,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
                 authenticate: (h) => authenticator.authenticate(h),
                 adminKey,
                 db,
+                sessions: operatorSessions,
               }),
               (child: FastifyInstance) => {
                 publishing = registerStatusPublishing(child, { view: statusService, config, db, logger });
@@ -211,44 +253,130 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
             ]
           : []),
         ...(chatApp ? [chatApp.plugin, registerWebRoutes] : []),
+        ...(sharedState ? [sharedStateRoutes(sharedState, (h) => authenticator.authenticate(h))] : []),
+        ...(storeOutage ? [storeHealthRoutes(storeOutage)] : []),
+        metricsPlugin({
+          config: () => current.config,
+          engine: () => current.engine,
+          queues: () => current.admission.report(),
+          db,
+          status: () => statusService,
+          redis: () => sharedState,
+          outageBuffer: () => storeOutage?.health(),
+          openMode,
+          authenticate: (h) => authenticator.authenticate(h),
+        }),
+        adminConsole({
+          engine: () => current.engine,
+          admission: () => (current.config.admission.enabled ? current.admission : undefined),
+          chaos,
+          deployments: () => current.deployments.map((d) => d.config.id),
+          keys: keyStore,
+          forgetKeys: () => {
+            authenticator.forgetKeys?.();
+            storeOutage?.forgetKeys();
+          },
+          authenticate: (h) => authenticator.authenticate(h),
+          adminKey,
+          sessions: operatorSessions,
+          db,
+          status: statusService,
+          logger,
+        }),
       ],
     });
     await app.listen({ host: config.server.host, port: config.server.port });
+    const tracing = startTracing(config.telemetry.tracing, {
+      ...opts.tracing,
+      env,
+      logger,
+      deployments: () => current.deployments,
+    });
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     gatewayUrl = `http://${host}:${addr.port}`;
+    await sharedState?.start({
+      url: gatewayUrl,
+      engine: () => current.engine,
+      queues: () => current.admission.report(),
+      admission: () => current.admission,
+    });
     publishing?.start();
     ready = true;
+
+    // Reloads run one at a time; a replaced generation finishes its requests in the background.
+    let reloading: Promise<unknown> = Promise.resolve();
+    const retiring = new Set<Promise<void>>();
+    const reload = (next: Config): Promise<ReloadResult> => {
+      const run = reloading.then(async (): Promise<ReloadResult> => {
+        if (draining) throw new Error('the gateway is shutting down');
+        const old = current;
+        const change = diffConfig(old.config, next);
+        if (change.applied.length === 0) return { ...change, generation: old.number, carried: [] };
+        const effective = checkConfig(effectiveConfig(old.config, next), 'reloaded config');
+        const fresh = await buildGeneration(effective, shared, old);
+        current = fresh;
+        if (change.applied.includes('log')) logger.level = effective.log.level;
+        const done: Promise<void> = retireGeneration(old, fresh)
+          .catch((err: unknown) => logger.error({ err }, 'retiring the previous config failed'))
+          .finally(() => retiring.delete(done));
+        retiring.add(done);
+        const carried = fresh.deployments.filter((d) => old.deployments.includes(d)).map((d) => d.config.id);
+        return { ...change, generation: fresh.number, carried };
+      });
+      reloading = run.catch(() => undefined);
+      return run;
+    };
 
     let closing: Promise<{ drained: boolean }> | undefined;
     return {
       url: `http://${host}:${addr.port}`,
-      config,
-      deployments,
+      get config() {
+        return current.config;
+      },
+      get deployments() {
+        return current.deployments;
+      },
       openMode,
       logger,
       keys: keyStore,
-      engine,
+      get engine() {
+        return current.engine;
+      },
+      get generation() {
+        return current.number;
+      },
+      reload,
       chaos,
+      app,
       ...(statusService ? { status: statusService } : {}),
-      close(graceMs = config.server.shutdown_grace_ms) {
+      ...(sharedState ? { sharedState } : {}),
+      ...(storeOutage ? { storeOutage } : {}),
+      close(graceMs = config.server.shutdown_grace_ms, opts = {}) {
         closing ??= (async () => {
-          draining = true;
-          // Chat answers first: each ends incomplete (continuable) with its text flushed, and its readers'
-          // streams close so they reconnect elsewhere instead of holding the server open.
-          await chatApp?.close(graceMs);
-          const closed = app.close();
-          const drained = await inflight.drain(graceMs);
-          if (!drained) {
-            logger.warn({ inflight: inflight.size }, 'shutdown grace ran out; cutting remaining requests');
-            inflight.abortAll('server shutting down');
-            app.server.closeAllConnections();
-          }
-          await closed;
-          admission.close();
+          // Readiness fails first while everything is still served; then the listener closes, chat
+          // readers are handed over to other replicas and running work gets the grace (src/http/drain.ts).
+          const { drained } = await drainServer(
+            {
+              server: app.server,
+              closeServer: () => app.close(),
+              inflight,
+              ...(chatApp ? { chat: chatApp } : {}),
+              logger,
+              onPhase: (phase) => {
+                draining = phase !== 'serving';
+              },
+            },
+            { delayMs: opts.drainDelayMs ?? 0, graceMs },
+          );
+          await Promise.allSettled(retiring);
+          current.admission.close();
           await publishing?.close();
           await statusService?.close();
-          await Promise.allSettled(deployments.map((d) => d.close()));
+          await Promise.allSettled(current.deployments.map((d) => d.close()));
+          await tracing?.shutdown();
+          await sharedState?.close();
+          await storeOutage?.close();
           await db.close();
           return { drained };
         })();
@@ -257,7 +385,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     };
   } catch (err) {
     await status?.close();
-    await Promise.allSettled(deployments.map((d) => d.close()));
+    gen?.admission.close();
+    await Promise.allSettled((gen?.deployments ?? []).map((d) => d.close()));
+    await sharedState?.close();
+    await outage?.close();
     await db.close();
     throw err;
   }

@@ -5,7 +5,7 @@ import { startProxy } from './proxy.ts';
 
 /**
  * Child-process entry for one system under test, so the load generator in the parent never competes
- * with it for an event loop. Usage: `serve.ts <sim|proxy|holdfast> '<json arg>'`. Prints one
+ * with it for an event loop. Usage: `serve.ts <sim|proxy|holdfast|balancer> '<json arg>'`. Prints one
  * `READY <json>` line on stdout once listening; exits when its stdin closes, which also happens when
  * the parent dies, so a crashed benchmark leaves no servers behind.
  */
@@ -61,6 +61,12 @@ async function start(kind: string, arg: Record<string, unknown>): Promise<Runnin
           rmSync(dataDir, { recursive: true, force: true });
         },
       };
+    }
+    case 'balancer': {
+      // The test load balancer (test/helpers/balancer.ts) in front of replicas, in its own process.
+      const { startBalancer } = await import('../../test/helpers/balancer.ts');
+      const lb = await startBalancer({ backends: arg.backends as string[], pollMs: 200 });
+      return { info: { url: lb.url, healthy: String(lb.healthy().length) }, close: () => lb.close() };
     }
     default:
       throw new Error(`unknown server kind ${kind}`);

@@ -75,9 +75,14 @@ function issueToError(issue: z.core.$ZodIssue, body: unknown): HoldfastError {
     return new HoldfastError('missing_field', { param, message: `Missing required field: '${param}'.` });
   }
   if (issue.code === 'invalid_union' && param === 'kind') {
+    // Only a string is quoted back: String() of a deeply nested array recurses until the stack overflows.
+    const given =
+      typeof value === 'string'
+        ? `'${value.slice(0, 64)}'`
+        : `(a ${Array.isArray(value) ? 'list' : typeof value})`;
     return new HoldfastError('unsupported_parameter', {
       param,
-      message: `Unknown fault kind '${String(value).slice(0, 64)}'. Kinds: ${FAULT_KINDS.join(', ')}.`,
+      message: `Unknown fault kind ${given}. Kinds: ${FAULT_KINDS.join(', ')}.`,
     });
   }
   return new HoldfastError('invalid_request', { param, message: `Invalid '${param}': ${issue.message}` });

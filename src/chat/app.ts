@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../stores/database.ts';
+import { type StoreGuard, type StoreHealth, StoreUnavailableError } from '../stores/outage/port.ts';
 import { type Accounts, createAccounts } from './accounts/index.ts';
 import { registerCharacterRoutes } from './characters/routes.ts';
 import { CharacterStore } from './characters/store.ts';
 import { registerConversationRoutes } from './conversations/routes.ts';
 import { ConversationStore } from './conversations/store.ts';
+import { ChatError } from './errors.ts';
 import { registerExportRoutes } from './export.ts';
 import type { GatewayTarget } from './generation/gateway-client.ts';
 import { GenerationHub } from './generation/hub.ts';
@@ -23,6 +25,12 @@ export interface ChatAppOptions {
   gateway: GatewayTarget;
   health(): ModelHealth[];
   onError?: (err: unknown, what: string) => void;
+  /**
+   * PostgreSQL's outage layer (docs/postgres-outage.md): chat writes go through its buffer, reads of the
+   * conversations in use fall back to memory, and signed-in sessions stay valid for `credentialsTtlMs`
+   * past their last check. Absent on PGlite.
+   */
+  outage?: { guard: StoreGuard; health(): StoreHealth; credentialsTtlMs: number };
 }
 
 export interface ChatApp {
@@ -39,17 +47,28 @@ export interface ChatApp {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How long a live answer's heartbeat may be silent before another node calls it interrupted. */
-const STALE_MS = 15_000;
-
 export function createChatApp(opts: ChatAppOptions): ChatApp {
   const { db, config } = opts;
   const chat = config.chat;
   const onError = opts.onError ?? (() => {});
-  const accounts = createAccounts({ db: db.kysely, chat });
+  const outage = opts.outage;
+  const guard = outage?.guard;
+  const accounts = createAccounts({
+    db: db.kysely,
+    chat,
+    ...(outage ? { outage: { guard: outage.guard, knownMs: outage.credentialsTtlMs } } : {}),
+  });
   const characters = new CharacterStore(db.kysely);
-  const conversations = new ConversationStore(db.kysely);
-  const hub = new GenerationHub(conversations, { onError: (e) => onError(e, 'chunk flush') });
+  const conversations = new ConversationStore(db.kysely, guard);
+  /** How long a live answer's heartbeat may be silent before another node calls it interrupted. */
+  const STALE_MS = chat.orphan_after_ms;
+  const hub = new GenerationHub(conversations, {
+    heartbeatMs: Math.floor(STALE_MS / 3),
+    // A full outage buffer is logged once by the buffer itself; the hub retries quietly until it has room.
+    onError: (e) => {
+      if (!(e instanceof StoreUnavailableError)) onError(e, 'chunk flush');
+    },
+  });
   const budgetFor = (model: string): number => chat.context_tokens[model] ?? chat.default_context_tokens;
   const outcomes = new ChatOutcomes();
   const generator = new Generator({
@@ -62,8 +81,9 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
     maxAnswerTokens: chat.max_answer_tokens,
     overflow: chat.overflow,
     onError: (e, id) => onError(e, `generation ${id}`),
+    ...(guard ? { guard } : {}),
   });
-  const guard = requireSession(accounts);
+  const sessionGuard = requireSession(accounts);
   const models = () => config.models.map((m) => ({ name: m.name, contextTokens: budgetFor(m.name) }));
   const defaultModel = (): string => chat.default_model ?? config.models[0]?.name ?? '';
   let sweeper: NodeJS.Timeout | undefined;
@@ -71,9 +91,9 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
 
   const plugin = chatPlugin((app) => {
     accounts.register(app);
-    registerCharacterRoutes(app, { guard, characters, db: db.kysely });
+    registerCharacterRoutes(app, { guard: sessionGuard, characters, db: db.kysely });
     registerConversationRoutes(app, {
-      guard,
+      guard: sessionGuard,
       db: db.kysely,
       conversations,
       characters,
@@ -83,10 +103,14 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
       budgetFor,
       maxAnswerTokens: chat.max_answer_tokens,
     });
-    streams = registerStreamRoute(app, { guard, conversations, hub });
-    registerReportRoutes(app, { guard, db: db.kysely, windowSec: chat.report_window_s });
-    registerStatusRoute(app, { guard, health: opts.health });
-    registerExportRoutes(app, { guard, db: db.kysely, conversations });
+    streams = registerStreamRoute(app, { guard: sessionGuard, conversations, hub });
+    registerReportRoutes(app, { guard: sessionGuard, db: db.kysely, windowSec: chat.report_window_s });
+    registerStatusRoute(app, {
+      guard: sessionGuard,
+      health: opts.health,
+      ...(outage ? { storage: () => outage.health() } : {}),
+    });
+    registerExportRoutes(app, { guard: sessionGuard, db: db.kysely, conversations });
   });
 
   return {
@@ -101,7 +125,13 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
       const recovered = await conversations.recoverInterrupted(shared ? STALE_MS : 0);
       if (shared) {
         sweeper = setInterval(() => {
-          conversations.recoverInterrupted(STALE_MS).catch((e) => onError(e, 'recovery sweep'));
+          // Heartbeats stop reaching the database during an outage (everyone's, not only this
+          // replica's): nothing looks stale for real until the database has answered for STALE_MS.
+          if (guard && (guard.down || guard.state !== 'ok' || Date.now() - guard.reachableSince < STALE_MS))
+            return;
+          conversations.recoverInterrupted(STALE_MS).catch((e) => {
+            if (!(e instanceof ChatError && e.code === 'storage_unavailable')) onError(e, 'recovery sweep');
+          });
         }, STALE_MS);
         sweeper.unref();
       }
@@ -109,6 +139,9 @@ export function createChatApp(opts: ChatAppOptions): ChatApp {
     },
     async close(graceMs = 0) {
       clearInterval(sweeper);
+      // Readers first: told to reconnect, they land on another replica (this one accepts no more
+      // connections by now) and follow the answer from the database while it finishes here.
+      streams?.closeAll();
       await generator.close(graceMs);
       await hub.flushAll();
       hub.close();

@@ -17,6 +17,11 @@ export const CHAT_ERRORS = {
   payload_too_large: { status: 413, message: 'The upload is too large.' },
   oidc_unavailable: { status: 404, message: 'Single sign-on is not configured.' },
   oidc_failed: { status: 400, message: 'Single sign-on failed.' },
+  storage_unavailable: {
+    status: 503,
+    message:
+      'Messages cannot be saved right now: the database is unreachable and the server cannot hold more.',
+  },
   internal: { status: 500, message: 'Something went wrong on our side.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -85,9 +85,11 @@ export function registerExportRoutes(
     const body = parseBody(importBody, req.body);
     let n = 0;
     await db.transaction().execute(async (tx) => {
-      for (const c of body.conversations) {
+      for (const [i, c] of body.conversations.entries()) {
         // New ids throughout: an import never collides with, or overwrites, what exists.
         const ids = new Map(c.messages.map((m) => [m.id, randomId('msg_', 20)]));
+        if (ids.size !== c.messages.length)
+          throw new ChatError('invalid_request', `conversations.${i}.messages: message ids must be unique`);
         const convId = randomId('cnv_', 20);
         const character =
           c.characterId &&

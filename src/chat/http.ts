@@ -1,4 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MAX_JSON_DEPTH, tooDeep } from '../core/json-depth.ts';
+import { DATA_EXCEPTION_MESSAGE, isDataException } from '../stores/data-errors.ts';
+import { isOutageError } from '../stores/outage/classify.ts';
+import { StoreUnavailableError } from '../stores/outage/port.ts';
 import { CHAT_ERRORS, ChatError } from './errors.ts';
 
 /** Uploads (character cards: PNG, JSON, .charx) are read as raw bytes up to this size. */
@@ -19,11 +23,22 @@ export function chatPlugin(register: (app: FastifyInstance) => void | Promise<vo
       (_req, body, done) => {
         const text = typeof body === 'string' ? body : body.toString('utf8');
         if (text.trim() === '') return done(null, undefined);
+        let value: unknown;
         try {
-          done(null, JSON.parse(text));
+          value = JSON.parse(text);
         } catch {
-          done(new ChatError('invalid_request', 'The request body is not valid JSON.'), undefined);
+          return done(new ChatError('invalid_request', 'The request body is not valid JSON.'), undefined);
         }
+        // Stored bodies are serialised again (jsonb), which overflows the stack on deep nesting.
+        if (tooDeep(value))
+          return done(
+            new ChatError(
+              'invalid_request',
+              `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`,
+            ),
+            undefined,
+          );
+        done(null, value);
       },
     );
     app.addContentTypeParser(
@@ -45,6 +60,14 @@ export function toChatError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
   const fe = err as Partial<FastifyError>;
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ChatError('payload_too_large');
+  // A query with no fallback while PostgreSQL is unreachable (docs/postgres-outage.md).
+  if (err instanceof StoreUnavailableError || isOutageError(err))
+    return new ChatError(
+      'storage_unavailable',
+      'The database is unreachable and this is not available from memory; try again shortly.',
+      { retryAfterSec: 10, cause: err },
+    );
+  if (isDataException(err)) return new ChatError('invalid_request', DATA_EXCEPTION_MESSAGE);
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new ChatError('invalid_request', 'Unsupported content type.');
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

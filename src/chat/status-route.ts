@@ -1,4 +1,5 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import type { StoreHealth } from '../stores/outage/port.ts';
 
 export type ModelStatus = 'operational' | 'degraded' | 'down';
 
@@ -17,7 +18,36 @@ export interface ModelHealth {
  */
 export function registerStatusRoute(
   app: FastifyInstance,
-  deps: { guard: preHandlerAsyncHookHandler; health(): ModelHealth[] },
+  deps: { guard: preHandlerAsyncHookHandler; health(): ModelHealth[]; storage?: () => StoreHealth },
 ): void {
-  app.get('/api/status', { preHandler: deps.guard }, async () => ({ models: deps.health() }));
+  app.get('/api/status', { preHandler: deps.guard }, async () => ({
+    models: deps.health(),
+    storage: storageView(deps.storage?.()),
+  }));
+}
+
+/**
+ * `storage` in /api/status: whether what users write reaches the database now. `savingDelayed`: it is
+ * kept on the server and saved when PostgreSQL answers again (docs/postgres-outage.md); `state: full`:
+ * new messages are refused until then. Always `ok` on the embedded store.
+ */
+export function storageView(h: StoreHealth | undefined): {
+  state: 'ok' | 'buffering' | 'full';
+  savingDelayed: boolean;
+  message?: string;
+} {
+  if (!h || (h.reachable && h.state === 'ok')) return { state: 'ok', savingDelayed: false };
+  if (h.state === 'full')
+    return {
+      state: 'full',
+      savingDelayed: true,
+      message:
+        'Saving is unavailable: the database is unreachable and the server cannot hold more unsaved messages. New messages are refused until it is back.',
+    };
+  return {
+    state: 'buffering',
+    savingDelayed: true,
+    message:
+      'Saving is delayed: the database is unreachable. Your messages are kept on the server and saved when it is back.',
+  };
 }

@@ -11,6 +11,7 @@ import {
   validateHoldfastYaml,
 } from '../config/import/litellm.ts';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
+import { formatDuration, Progress } from './progress.ts';
 
 const USAGE =
   'usage: holdfast import litellm <litellm-config.yaml> [--out holdfast.yaml | --out -] [--force] [--json]\n';
@@ -39,6 +40,7 @@ export async function importCommand(args: string[]): Promise<number> {
   // With --out -, stdout carries the YAML; the report goes to stderr.
   const report = (text: string) => (toStdout ? process.stderr : process.stdout).write(text);
 
+  const progress = new Progress({ label: 'import litellm', unit: 'entries' });
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, 'utf8'), { prettyErrors: true });
@@ -65,6 +67,7 @@ export async function importCommand(args: string[]): Promise<number> {
     report(`${JSON.stringify(body, null, 2)}\n`);
   } else {
     report(formatReport(result));
+    progress.finish(`${summarise(raw, result)}; ${formatDuration(progress.elapsedMs)}`);
   }
   if (problems.length > 0) {
     process.stderr.write(
@@ -96,6 +99,21 @@ export async function importCommand(args: string[]): Promise<number> {
   if (!values.json)
     report(`\nWrote ${resolve(out)}. Next: holdfast check-config --config ${out} (with the variables set)\n`);
   return 0;
+}
+
+/** One line on stderr: how much of the LiteLLM file became Holdfast config, and how much did not. */
+function summarise(raw: unknown, result: ReturnType<typeof importLiteLLM>): string {
+  const list = typeof raw === 'object' && raw !== null && 'model_list' in raw ? raw.model_list : undefined;
+  const entries = Array.isArray(list) ? list.length : 0;
+  const groups = result.config.models.length;
+  const deployments = result.config.models.reduce((n, m) => n + m.deployments.length, 0);
+  const unmapped = result.notes.filter((n) => n.kind === 'unmapped').length;
+  const differ = result.notes.filter((n) => n.kind === 'note').length;
+  const skipped = entries > deployments ? `, ${entries - deployments} skipped` : '';
+  return (
+    `import litellm: ${deployments} of ${entries} model_list entries became deployments in ${groups} model group(s)${skipped}; ` +
+    `${unmapped} item(s) not mapped and ${differ} mapped with a difference, listed above`
+  );
 }
 
 function parse(args: string[]) {

@@ -1,3 +1,4 @@
+import { backupCommand, restoreCommand } from './backup.ts';
 import { chaosCommand } from './chaos.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { importCommand } from './import.ts';
@@ -24,6 +25,10 @@ Commands:
   status export --out DIR [--s3]  Render the status page, API JSON and feeds from the database to static files
   import litellm FILE [--out F]   Turn a LiteLLM proxy config into holdfast.yaml and report what did not map
                                   (--out - for stdout, --force to overwrite, --json; docs/import-litellm.md)
+  backup [FILE | -] [--force]     Write every table to one portable file (PGlite or PostgreSQL; gzip'd JSON
+                                  lines); '-' streams to stdout. backup verify FILE checks one without a database
+  restore FILE|- [--force]        Load a backup into an empty store of either engine (--force replaces data);
+                                  both take --data-dir DIR or --database-url URL (docs/disaster-recovery.md)
   help                            This text
 
 Config lookup: --config FILE, else $HOLDFAST_CONFIG, else ./holdfast.yaml if present, else the embedded default.
@@ -42,6 +47,8 @@ const commands: Record<string, Command> = {
   chaos: chaosCommand,
   status: statusCommand,
   import: importCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
   help: async () => {
     process.stdout.write(HELP);
     return 0;

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { type Gateway, startGateway } from '../app.ts';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { watchConfig } from '../runtime/config-watch.ts';
 import { resolveConfig } from './config-source.ts';
 
 function banner(gw: Gateway, source: string): string {
@@ -52,19 +54,27 @@ export async function startCommand(args: string[]): Promise<number> {
     }
     throw err;
   }
-  let config = loaded.config;
-  if (values.port !== undefined || values.host !== undefined) {
-    config = {
-      ...config,
-      server: {
-        ...config.server,
-        ...(values.port ? { port: Number(values.port) } : {}),
-        ...(values.host ? { host: values.host } : {}),
-      },
-    };
-  }
+  const overridden = (c: Config): Config =>
+    values.port === undefined && values.host === undefined
+      ? c
+      : {
+          ...c,
+          server: {
+            ...c.server,
+            ...(values.port ? { port: Number(values.port) } : {}),
+            ...(values.host ? { host: values.host } : {}),
+          },
+        };
+  const config = overridden(loaded.config);
   const gw = await startGateway(config);
   process.stdout.write(`${banner(gw, loaded.source)}\n`);
+  // Hot reload (SIGHUP or an edit of the file); the embedded default has no file to read again.
+  const file = loaded.file;
+  const watcher = file ? watchConfig(gw, { file, load: () => overridden(loadConfigFile(file)) }) : undefined;
+  if (!file)
+    process.on('SIGHUP', () =>
+      gw.logger.warn('SIGHUP: no config file to reload (running the embedded default)'),
+    );
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -74,11 +84,16 @@ export async function startCommand(args: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
+      watcher?.close();
+      // SIGTERM is how orchestrators stop a replica behind a load balancer: keep serving, unready, for
+      // the drain delay first. SIGINT is someone at a terminal: no balancer to wait for.
+      const server = gw.config.server;
+      const drainDelayMs = signal === 'SIGTERM' ? server.drain_delay_ms : 0;
       gw.logger.info(
-        { signal, graceMs: config.server.shutdown_grace_ms },
+        { signal, drainDelayMs, graceMs: server.shutdown_grace_ms },
         'shutting down: draining in-flight requests',
       );
-      gw.close().then(
+      gw.close(server.shutdown_grace_ms, { drainDelayMs }).then(
         ({ drained }) => {
           gw.logger.info({ drained }, 'stopped');
           resolve(0);

@@ -113,6 +113,13 @@ export function buildConfig(
   return deepFreeze(parsed.data);
 }
 
+/** Validates a config tree whose variables are already resolved (a reload's merged config). */
+export function checkConfig(tree: unknown, source: string): Config {
+  const parsed = configSchema.safeParse(tree);
+  if (!parsed.success) throw new ConfigError(source, formatIssues(parsed.error.issues));
+  return deepFreeze(parsed.data);
+}
+
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {

@@ -256,6 +256,12 @@ export const configSchema = z
         /** SIGTERM: how long in-flight requests and streams get to finish. */
         shutdown_grace_ms: z.number().int().min(0).default(30_000),
         /**
+         * SIGTERM: how long a stopping replica fails /health/ready while it still accepts and serves
+         * everything, before it stops accepting connections: give a load balancer time to stop sending
+         * traffic (more than its health-check interval × failures to mark down). 0 stops at once.
+         */
+        drain_delay_ms: z.number().int().min(0).default(5_000),
+        /**
          * Accept requests without an API key. `auto` = on only when bound to loopback and no admin key
          * is set (local demo); never implied on a public interface.
          */
@@ -268,8 +274,49 @@ export const configSchema = z
          * only. Off by default: a forged header must not pick the address.
          */
         trust_proxy: z.union([z.boolean(), z.array(z.string().min(1))]).default(false),
+        /**
+         * Time a client gets to send a request's headers, counted from connecting (or from a kept-alive
+         * request's first byte); slower ones get 408 and are closed (slowloris). At most request_timeout_ms.
+         */
+        headers_timeout_ms: z.number().int().positive().default(10_000),
+        /**
+         * Time a client gets to send a whole request, headers and body; slower ones get 408 and are closed.
+         * Only the request is timed: answers and SSE streams may take as long as they need.
+         */
+        request_timeout_ms: z.number().int().positive().default(120_000),
+        /** A kept-alive connection with no request is closed after this; keep it above your load balancer's. */
+        keep_alive_timeout_ms: z.number().int().positive().default(72_000),
+        /**
+         * A connection on which nothing moves either way for this long is closed, except while its answer
+         * is still being worked on (a unary answer waiting on its upstream, a stream between events): this
+         * catches clients that stop reading. 0 turns it off.
+         */
+        idle_timeout_ms: z.number().int().min(0).default(120_000),
+        /** Largest request head (request line and headers), in bytes; bigger ones get 431. */
+        max_header_bytes: z.number().int().positive().default(16_384),
+        /** Request headers read per request; ones past this many are ignored. */
+        max_headers: z.number().int().positive().default(100),
+        /** Requests one kept-alive connection may carry before it is asked to close; 0 = no limit. */
+        max_requests_per_socket: z.number().int().min(0).default(0),
+        /**
+         * Concurrent TCP connections per peer address; more are closed at once, unanswered. 0 turns it off.
+         * Counted on the TCP peer, never on X-Forwarded-For: trusted proxies (trust_proxy) are exempt, and
+         * with trust_proxy: true every peer is, so nobody is capped.
+         */
+        max_connections_per_ip: z.number().int().min(0).default(256),
+        /** Peers the per-IP cap leaves alone: addresses, CIDRs or `loopback`/`linklocal`/`uniquelocal`. */
+        connection_cap_exempt: z.array(z.string().min(1)).default(['loopback']),
+        /**
+         * Strict-Transport-Security max-age in seconds on every answer, for a gateway served over https
+         * (directly or behind a TLS-terminating proxy); 0 sends none. Browsers ignore it over plain http.
+         */
+        hsts_max_age_s: z.number().int().min(0).default(0),
       })
       .strict()
+      .refine((s) => s.headers_timeout_ms <= s.request_timeout_ms, {
+        message: 'headers_timeout_ms must not exceed request_timeout_ms',
+        path: ['headers_timeout_ms'],
+      })
       .prefault({}),
     auth: z
       .object({
@@ -284,9 +331,74 @@ export const configSchema = z
         url: z.string().optional(),
         /**
          * Embedded PGlite's folder (created if missing; one process at a time); `memory://` keeps nothing
-         * on disk. Ignored when url is set.
+         * on disk. With url set, only the default home of outage_buffer.
          */
         data_dir: z.string().default('./data'),
+        /**
+         * PostgreSQL only: while the database is unreachable, chat messages and status telemetry are
+         * kept in this bounded write-ahead buffer on local disk and replayed in order when it answers
+         * (docs/postgres-outage.md).
+         */
+        outage_buffer: z
+          .object({
+            /** false: writes fail while PostgreSQL is unreachable, as they would without the buffer. */
+            enabled: z.boolean().default(true),
+            /**
+             * The buffer's directory (one per replica: a directory another live process holds is skipped
+             * for `<dir>-2`, `<dir>-3`…). Default: `<data_dir>/outage-buffer`.
+             */
+            dir: z.string().optional(),
+            /** Most bytes buffered; new chat messages are refused from 90% (the rest is for answers running). */
+            max_bytes: z
+              .number()
+              .int()
+              .min(4096)
+              .default(64 * 1024 * 1024),
+            /** Most writes buffered, refused from 90% like max_bytes. */
+            max_entries: z.number().int().min(10).default(200_000),
+            /** always: each write is fsynced before it is acknowledged (group commit); never: left to the OS. */
+            fsync: z.enum(['always', 'never']).default('always'),
+            /** A query taking longer counts as the database being unreachable (and connecting is given as long). */
+            timeout_ms: z.number().int().min(100).default(3_000),
+            /**
+             * How long an API key or chat session verified before the outage keeps working during it,
+             * counted from its last successful check: the longest a revocation made elsewhere can go
+             * unseen by a replica that cannot reach the database.
+             */
+            credentials_ttl_s: z.number().int().min(0).default(900),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** State shared by replicas through Redis (docs/scale-out.md). */
+    shared_state: z
+      .object({
+        /**
+         * redis://… (or rediss://) that every replica uses: rate limits, live replicas and ejections are
+         * then cluster-wide. Unset, and no REDIS_URL in the environment: all of it stays in this process.
+         */
+        redis_url: z.string().optional(),
+        /** Prefix of every key and channel, so several clusters (or test runs) can share one Redis. */
+        key_prefix: z.string().min(1).default('holdfast:'),
+        /** Longest a request waits on Redis; past it that request is answered from this replica's state. */
+        timeout_ms: z.number().int().positive().default(10),
+        /** Consecutive Redis failures or timeouts that switch the replica to local fallback. */
+        fallback_after_failures: z.number().int().positive().default(3),
+        /** While Redis is away it is retried with full-jitter backoff between these two delays. */
+        reconnect_base_ms: z.number().int().positive().default(100),
+        /** Longest wait between two reconnection attempts. */
+        reconnect_cap_ms: z.number().int().positive().default(5_000),
+        /** How often each replica tells Redis it is alive. */
+        heartbeat_ms: z.number().int().positive().default(1_000),
+        /**
+         * A replica not heard from for this long is gone: it stops counting towards the live replicas that
+         * share a limit during an outage, and its concurrency slots are freed.
+         */
+        replica_ttl_ms: z.number().int().positive().default(5_000),
+        /** This replica's name among the others; default: host name, process id and a random suffix. */
+        replica_id: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -355,6 +467,12 @@ export const configSchema = z
         login_lockout_s: z.number().int().positive().default(300),
         /** One counted problem report per user per this window. */
         report_window_s: z.number().int().positive().default(600),
+        /**
+         * On a shared PostgreSQL, an answer not written for this long is taken as orphaned (its replica
+         * died): any replica's sweep, run this often, marks it incomplete and continuable. Live answers
+         * write at least every third of it, so it bounds how long a crashed replica's answers look live.
+         */
+        orphan_after_ms: z.number().int().min(300).default(15_000),
         oidc: z
           .object({
             /** The provider's issuer URL; its /.well-known/openid-configuration must name the same issuer. */
@@ -572,6 +690,48 @@ export const configSchema = z
              * at the risk of cutting slow but healthy ones.
              */
             multiplier: z.number().min(1).default(3),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Operational telemetry (docs/tracing.md). */
+    telemetry: z
+      .object({
+        /** OpenTelemetry traces: one span per request, one child per upstream attempt (docs/tracing.md). */
+        tracing: z
+          .object({
+            /** Off unless set: no spans are built and nothing is exported. */
+            enabled: z.boolean().default(false),
+            /**
+             * OTLP/HTTP (JSON) collector URL, e.g. `http://otel-collector:4318`; a URL with no path gets
+             * `/v1/traces`. Unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT,
+             * then `http://localhost:4318`.
+             */
+            otlp_endpoint: z.url().optional(),
+            /** Headers sent with every export (e.g. a vendor's API key: `${OTLP_TOKEN}`). */
+            headers: z.record(z.string(), z.string()).default({}),
+            /** `service.name` of the spans. */
+            service_name: z.string().min(1).default('holdfast'),
+            /**
+             * Share of new traces kept (0..1). A request that arrives with a `traceparent` follows the
+             * caller's sampling decision instead.
+             */
+            sample_ratio: z.number().min(0).max(1).default(1),
+          })
+          .strict()
+          .prefault({}),
+        /** Prometheus metrics at GET /metrics (docs/metrics.md). */
+        metrics: z
+          .object({
+            /** Serve /metrics and keep the counters (off: nothing is registered or subscribed). */
+            enabled: z.boolean().default(true),
+            /**
+             * Serve /metrics without a key (scrapes from a private network). Off: the admin key is needed, as
+             * `Authorization: Bearer …` or `x-api-key`, except in open mode.
+             */
+            public: z.boolean().default(false),
           })
           .strict()
           .prefault({}),

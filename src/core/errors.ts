@@ -78,6 +78,13 @@ export const ERRORS = {
     message: 'The request body is larger than this server accepts.',
     remedy: 'Send a smaller body, or raise server.body_limit_bytes.',
   },
+  uri_too_long: {
+    status: 414,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    message: 'A path segment of the URL is too long.',
+    remedy: 'Check the id in the path; ids are short.',
+  },
   model_not_found: {
     status: 404,
     openai: 'invalid_request_error',
@@ -126,6 +133,20 @@ export const ERRORS = {
     anthropic: 'permission_error',
     message: 'This endpoint needs the admin key.',
     remedy: 'Send HOLDFAST_ADMIN_KEY as Authorization: Bearer.',
+  },
+  csrf_failed: {
+    status: 403,
+    openai: 'permission_error',
+    anthropic: 'permission_error',
+    message: 'Missing or wrong x-csrf-token header.',
+    remedy: 'Send the csrfToken from GET /admin/api/session with every change made through a session cookie.',
+  },
+  conflict: {
+    status: 409,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    message: 'That conflicts with the current state.',
+    remedy: 'Read the current state (the message says what) and try again once it allows the change.',
   },
   rate_limited: {
     status: 429,
@@ -203,6 +224,14 @@ export const ERRORS = {
     anthropic: 'overloaded_error',
     message: 'This server is shutting down.',
     remedy: 'Retry; another instance or a restart will take it.',
+  },
+  store_unavailable: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'api_error',
+    message: 'The API key cannot be checked: the database is unreachable and this key was not seen recently.',
+    remedy:
+      'Retry after the Retry-After delay; keys used in the last minutes keep working during a database outage (docs/postgres-outage.md).',
   },
   internal_error: {
     status: 500,

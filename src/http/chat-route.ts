@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ResponseCollector } from '../core/collect.ts';
 import type { Door } from '../core/door.ts';
-import { type HoldfastError, toHoldfastError } from '../core/errors.ts';
+import { HoldfastError, toHoldfastError } from '../core/errors.ts';
 import { newRequestContext, type Stage } from '../pipeline/context.ts';
 import type { Dispatch } from '../pipeline/dispatch.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -11,8 +11,11 @@ import { finishOutcome } from './outcome.ts';
 import { type RelayResult, relayStream, relayUnary, resilienceHeaders, writeSseHead } from './relay.ts';
 
 export interface ChatRouteDeps {
-  stages: readonly Stage[];
-  dispatch: Dispatch;
+  /**
+   * The stages and dispatch a request runs through, read once when it arrives: a config reload swaps
+   * them for new requests while this one finishes on what it started with.
+   */
+  pipeline(): { readonly stages: readonly Stage[]; readonly dispatch: Dispatch };
   inflight: InFlight;
   logger: Logger;
   keepAliveMs: number;
@@ -60,11 +63,12 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
     let failure: HoldfastError | undefined;
     try {
       // Only asynchronous stages are awaited: an await per stage costs a microtask turn for nothing.
-      for (const stage of deps.stages) {
+      const pipeline = deps.pipeline();
+      for (const stage of pipeline.stages) {
         const pending = stage.run(ctx);
         if (pending) await pending;
       }
-      const events = deps.dispatch(ctx);
+      const events = pipeline.dispatch(ctx);
       if (ctx.request!.stream) {
         reply.hijack();
         await relayStream(ctx, events, res, relay, {
@@ -134,13 +138,21 @@ export function chatHandler(door: Door, deps: ChatRouteDeps) {
           deps.logger.error({ err, reqId: req.id }, 'request end hook failed');
         }
       }
-      const cancelled = abort.signal.aborted && !res.writableFinished;
+      // Cut by shutdown, not left by the caller: recorded as the gateway's doing (SHUTTING_DOWN).
+      const reason: unknown = abort.signal.reason;
+      const cut = reason instanceof HoldfastError && reason.code === 'shutting_down' ? reason : undefined;
+      if (cut) {
+        failure = cut;
+        if (!relay.headersSent) status = cut.status;
+      }
+      const cancelled = abort.signal.aborted && !res.writableFinished && !cut;
       const rec = finishOutcome(ctx, cancelled ? 499 : status, failure, cancelled, relay);
       deps.logger.info(
         {
           reqId: rec.requestId,
           status: rec.status,
           outcome: rec.outcome,
+          flag: rec.flag,
           model: rec.model,
           deployment: rec.deployment,
           ms: Math.round(rec.latencyMs),

@@ -1,3 +1,5 @@
+import { HoldfastError } from '../core/errors.ts';
+
 /** Tracks in-flight requests so shutdown can wait for them, then cut the stragglers. */
 export class InFlight {
   readonly #active = new Set<AbortController>();
@@ -31,7 +33,9 @@ export class InFlight {
     });
   }
 
+  /** Cuts every request still running; they end as `shutting_down` (SHUTTING_DOWN), not as hang-ups. */
   abortAll(reason: string): void {
-    for (const ac of this.#active) ac.abort(new Error(reason));
+    const err = new HoldfastError('shutting_down', { message: `Request cut: ${reason}.`, retryAfterSec: 1 });
+    for (const ac of this.#active) ac.abort(err);
   }
 }

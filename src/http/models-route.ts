@@ -8,11 +8,13 @@ import { doorForRequest } from './errors.ts';
  * GET /v1/models in the caller's dialect: Anthropic clients (anthropic-version header) get Anthropic's
  * list shape, everyone else OpenAI's.
  */
-export function modelsHandler(models: ModelTable, auth: Authenticator, bootedAt: number) {
+export function modelsHandler(models: () => ModelTable, auth: Authenticator, bootedAt: number) {
   return async (req: FastifyRequest<{ Params: { id?: string } }>, _reply: FastifyReply): Promise<unknown> => {
     const door = doorForRequest(req.url, req.headers);
     const caller = await auth.authenticate(req.headers);
-    const visible = models.list().filter((m) => callerMayUse(caller, m.name));
+    const visible = models()
+      .list()
+      .filter((m) => callerMayUse(caller, m.name));
     const created = Math.floor(bootedAt / 1000);
     const wanted = req.params.id;
     const list = wanted === undefined ? visible : visible.filter((m) => m.name === wanted);

@@ -82,6 +82,7 @@ export function finishOutcome(
   if (req) rec.model = req.model;
   if (ctx.caller?.kind === 'key') rec.keyId = ctx.caller.keyId;
   if (err) rec.errorCode = err.code;
+  if (ctx.hedged) rec.hedged = true;
   if (dep) {
     rec.deployment = dep.id;
     rec.provider = dep.provider;
@@ -89,6 +90,11 @@ export function finishOutcome(
   }
   if (relay?.firstTokenAt !== undefined) rec.ttftMs = relay.firstTokenAt - ctx.t0;
   if (c?.finishReason) rec.finishReason = c.finishReason;
+  const traceparent = ctx.headers.traceparent;
+  if (typeof traceparent === 'string') {
+    rec.traceparent = traceparent;
+    if (typeof ctx.headers.tracestate === 'string') rec.tracestate = ctx.headers.tracestate;
+  }
   publishOutcome(rec);
   return rec;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ChaosRegistry } from '../chaos/registry.ts';
 import { registerChaosRoutes } from '../chaos/routes.ts';
+import type { Config } from '../config/schema.ts';
 import { HoldfastError } from '../core/errors.ts';
 import type { Authenticator } from '../pipeline/auth.ts';
 import { newRequestContext, type Stage } from '../pipeline/context.ts';
@@ -11,10 +12,27 @@ import { anthropicDoor } from '../providers/anthropic/door.ts';
 import { openaiDoor } from '../providers/openai/door.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { chatHandler } from './chat-route.ts';
+import { type ConnectionStats, capExemption, guardConnections } from './connection-guard.ts';
 import { doorForRequest, errorHeaders, fromFastifyError } from './errors.ts';
 import type { InFlight } from './inflight.ts';
 import { modelsHandler } from './models-route.ts';
 import { finishOutcome } from './outcome.ts';
+import { completeHtmlHeaders, everyResponse } from './security-headers.ts';
+
+/** Connection-level protection (timeouts, header limits, per-IP cap, HSTS): docs/security.md. */
+export type ServerLimits = Pick<
+  Config['server'],
+  | 'headers_timeout_ms'
+  | 'request_timeout_ms'
+  | 'keep_alive_timeout_ms'
+  | 'idle_timeout_ms'
+  | 'max_header_bytes'
+  | 'max_headers'
+  | 'max_requests_per_socket'
+  | 'max_connections_per_ip'
+  | 'connection_cap_exempt'
+  | 'hsts_max_age_s'
+>;
 
 export interface ServerDeps {
   logger: Logger;
@@ -22,11 +40,13 @@ export interface ServerDeps {
   keepAliveMs: number;
   /** Fastify's trustProxy: which X-Forwarded-For hops to believe for req.ip. */
   trustProxy?: boolean | string[];
-  /** Stages before dispatch for chat routes, in order. */
-  chatStages: readonly Stage[];
+  limits: ServerLimits;
+  /**
+   * The current request pipeline (stages before dispatch, in order; the dispatch; the model table), read
+   * once per request so a config reload applies to new requests only (src/runtime/generation.ts).
+   */
+  pipeline: () => Pipeline;
   authenticator: Authenticator;
-  dispatch: Dispatch;
-  models: ModelTable;
   inflight: InFlight;
   isReady(): boolean;
   isDraining(): boolean;
@@ -37,10 +57,24 @@ export interface ServerDeps {
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void> | void>;
 }
 
+export interface Pipeline {
+  readonly stages: readonly Stage[];
+  readonly dispatch: Dispatch;
+  readonly models: ModelTable;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Per-IP cap and idle-rule counters (connection-guard.ts). */
+    connectionStats(): ConnectionStats;
+  }
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Builds the Fastify app once: parsers, hooks, routes and the one error handler. */
 export function buildServer(deps: ServerDeps) {
+  const limits = deps.limits;
   const app = Fastify({
     // Fastify's per-request child logger costs more than it gives: requests are logged once, with their
     // outcome, by the chat handler, and errors below log through our own logger with the request id.
@@ -57,8 +91,42 @@ export function buildServer(deps: ServerDeps) {
     requestIdHeader: false,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    keepAliveTimeout: 72_000,
+    // Slow clients (slowloris): Node closes a connection whose headers, or whole request, arrive too
+    // slowly with a 408. Only the request is timed: answers and SSE streams take as long as they need.
+    keepAliveTimeout: limits.keep_alive_timeout_ms,
+    requestTimeout: limits.request_timeout_ms,
+    connectionTimeout: limits.idle_timeout_ms,
+    maxRequestsPerSocket: limits.max_requests_per_socket,
+    http: {
+      headersTimeout: limits.headers_timeout_ms,
+      requestTimeout: limits.request_timeout_ms,
+      maxHeaderSize: limits.max_header_bytes,
+      // How often Node looks for connections past those timeouts (its default, 30 s, would let a
+      // 10 s header timeout run to 40).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, limits.headers_timeout_ms / 4)),
+    },
   });
+  app.server.maxHeadersCount = limits.max_headers;
+  let refusedSinceLog = 0;
+  let lastRefusalLog = 0;
+  const connectionStats = guardConnections(app.server, {
+    maxPerIp: limits.max_connections_per_ip,
+    exempt: capExemption(deps.trustProxy ?? false, limits.connection_cap_exempt),
+    // A flood calls this per connection: one line per 10 s at most.
+    onRefused: (ip) => {
+      refusedSinceLog++;
+      const now = Date.now();
+      if (now - lastRefusalLog < 10_000) return;
+      deps.logger.warn(
+        { ip, refused: refusedSinceLog, cap: limits.max_connections_per_ip },
+        'connections refused: per-IP connection cap reached',
+      );
+      lastRefusalLog = now;
+      refusedSinceLog = 0;
+    },
+  });
+  app.decorate('connectionStats', connectionStats);
+  const secureHeaders = everyResponse({ hstsMaxAgeS: limits.hsts_max_age_s });
 
   // Every body is parsed as JSON whatever its content type (curl -d sends form encoding), with our own
   // error codes instead of Fastify's.
@@ -85,14 +153,17 @@ export function buildServer(deps: ServerDeps) {
   // A callback hook, not an async one: it runs on every request and a promise per request is measurable.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    if (deps.isDraining() && !req.url.startsWith('/health/')) {
-      const err = new HoldfastError('shutting_down', { retryAfterSec: 1 });
-      const door = doorForRequest(req.url, req.headers);
-      reply.code(err.status).header('connection', 'close').header('retry-after', '1');
-      reply.send(door.renderError(err));
-      return;
-    }
+    secureHeaders(reply.raw);
+    // Draining (src/http/drain.ts): still served, but each connection closes after its answer so the
+    // client's next request opens a new one, which the load balancer sends to another replica.
+    if (deps.isDraining()) reply.raw.setHeader('connection', 'close');
     done();
+  });
+
+  // Pages get CSP, framing, referrer and opener policies unless they set their own (security-headers.ts).
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    completeHtmlHeaders(reply);
+    done(null, payload);
   });
 
   app.setErrorHandler((error, req, reply) => {
@@ -138,15 +209,14 @@ export function buildServer(deps: ServerDeps) {
   });
 
   const chat = {
-    stages: deps.chatStages,
-    dispatch: deps.dispatch,
+    pipeline: deps.pipeline,
     inflight: deps.inflight,
     logger: deps.logger,
     keepAliveMs: deps.keepAliveMs,
   };
   app.post('/v1/chat/completions', chatHandler(openaiDoor, chat));
   app.post('/v1/messages', chatHandler(anthropicDoor, chat));
-  const models = modelsHandler(deps.models, deps.authenticator, Date.now());
+  const models = modelsHandler(() => chat.pipeline().models, deps.authenticator, Date.now());
   app.get('/v1/models', models);
   app.get('/v1/models/:id', models);
 

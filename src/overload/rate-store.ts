@@ -44,6 +44,35 @@ export interface GcraAllResult {
   results: GcraResult[];
 }
 
+/**
+ * The all-or-nothing decision of `gcraAll` over the stored TATs `read` returns, without writing anything:
+ * `staged` holds the TATs to store if `allowed`. Shared by the memory store and the Redis adapter (whose
+ * Lua script makes the same decision and write atomically; this then rebuilds the same answer).
+ */
+export function planGcraAll(
+  read: (key: string) => number | undefined,
+  checks: readonly GcraCheck[],
+  now: number,
+): GcraAllResult & { staged: Map<string, number | undefined> } {
+  // Staged so the same key appearing twice in one batch sees its own earlier charge.
+  const staged = new Map<string, number | undefined>();
+  const current = (key: string) => (staged.has(key) ? staged.get(key) : read(key));
+  const results: GcraResult[] = [];
+  let allowed = true;
+  for (const c of checks) {
+    const r = gcraStep(current(c.key), now, c.periodMs, c.limit, c.cost, c.burst);
+    results.push(r);
+    if (r.allowed) staged.set(c.key, r.state);
+    else allowed = false;
+  }
+  if (allowed) return { allowed, results, staged };
+  const peeked = checks.map((c, i) => {
+    const r = results[i]!;
+    return r.allowed ? gcraStep(read(c.key), now, c.periodMs, c.limit, 0, c.burst) : r;
+  });
+  return { allowed, results: peeked, staged };
+}
+
 export interface MemoryRateStoreOptions {
   /**
    * Keys examined for eviction on each rate call. Each call adds at most one key and examines this many, so
@@ -99,26 +128,25 @@ export class MemoryRateStore implements RateStore {
    */
   gcraAll(checks: readonly GcraCheck[], now: number): Promise<GcraAllResult> {
     this.#sweep(now);
-    // Staged so the same key appearing twice in one batch sees its own earlier charge.
-    const staged = new Map<string, number | undefined>();
-    const read = (key: string) => (staged.has(key) ? staged.get(key) : this.#tats.get(key));
-    const results: GcraResult[] = [];
-    let allowed = true;
-    for (const c of checks) {
-      const r = gcraStep(read(c.key), now, c.periodMs, c.limit, c.cost, c.burst);
-      results.push(r);
-      if (r.allowed) staged.set(c.key, r.state);
-      else allowed = false;
-    }
-    if (allowed) {
-      for (const [key, tat] of staged) this.#put(key, tat, now);
-      return Promise.resolve({ allowed, results });
-    }
-    const peeked = checks.map((c, i) => {
-      const r = results[i]!;
-      return r.allowed ? gcraStep(this.#tats.get(c.key), now, c.periodMs, c.limit, 0, c.burst) : r;
-    });
-    return Promise.resolve({ allowed, results: peeked });
+    const plan = planGcraAll((key) => this.#tats.get(key), checks, now);
+    if (plan.allowed) for (const [key, tat] of plan.staged) this.#put(key, tat, now);
+    return Promise.resolve({ allowed: plan.allowed, results: plan.results });
+  }
+
+  /**
+   * Sets a key's TAT as another store holds it. A replica copies the shared (Redis) state here as it goes,
+   * so that if Redis goes away its local answers start from where the cluster was, not from a full bucket.
+   * The TAT is in milliseconds, so read with this replica's share of the limit it means the same fullness.
+   */
+  seed(key: string, tat: number | undefined, now: number): void {
+    this.#sweep(now);
+    this.#put(key, tat, now);
+  }
+
+  /** A key's TAT as this store holds it now (undefined: a full bucket). */
+  peek(key: string, now: number): number | undefined {
+    const tat = this.#tats.get(key);
+    return tat !== undefined && tat > now ? tat : undefined;
   }
 
   acquire(key: string, max: number): Promise<{ allowed: boolean; inUse: number }> {

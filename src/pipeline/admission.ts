@@ -1,7 +1,7 @@
-import { subscribe } from 'node:diagnostics_channel';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ModelConfig } from '../config/schema.ts';
 import { HoldfastError } from '../core/errors.ts';
-import { AdaptiveLimit } from '../overload/adaptive-limit.ts';
+import { AdaptiveLimit, type AdaptiveLimitStats } from '../overload/adaptive-limit.ts';
 import { AdmissionQueue, type Priority, type Ticket } from '../overload/queue.ts';
 import type { Clock } from '../resilience/types.ts';
 import { type AdmissionDropReason, admissionChannel, publishAdmission } from '../telemetry/admission.ts';
@@ -69,6 +69,12 @@ export class Admission {
     defaultOutputTokens: number;
     limits?: { initial: number; min: number; max: number };
     classes?: Record<Priority, { targetWaitMs: number; maxWaitMs: number }>;
+    /**
+     * The admission a config reload replaces: the adaptive limits of deployments whose config did not
+     * change (`carry`) are taken over, so a reload does not send a burst at a provider whose real
+     * capacity was already found.
+     */
+    previous?: { admission: Admission; carry: ReadonlySet<string> };
   }) {
     this.#engine = opts.engine;
     this.#clock = opts.clock;
@@ -84,8 +90,10 @@ export class Admission {
         ),
         waiting: new Map(),
       });
-      for (const d of m.deployments)
-        this.#limits.set(d.id, new AdaptiveLimit({ ...opts.limits }, opts.clock));
+      for (const d of m.deployments) {
+        const kept = opts.previous?.carry.has(d.id) ? opts.previous.admission.#limits.get(d.id) : undefined;
+        this.#limits.set(d.id, kept ?? new AdaptiveLimit({ ...opts.limits }, opts.clock));
+      }
     }
     subscribe(ATTEMPT_CHANNEL, this.#onAttempt);
     this.#engine.setRoom((id, outstanding) => {
@@ -148,6 +156,19 @@ export class Admission {
       }
     }
     return available > 0 ? available : panic;
+  }
+
+  /** A deployment's adaptive limit and the latencies steering it (read-only, for the admin console). */
+  limitStats(deploymentId: string): AdaptiveLimitStats | undefined {
+    return this.#limits.get(deploymentId)?.stats();
+  }
+
+  /** The wait a request arriving now in each class should expect (read-only, for the admin console). */
+  waitByClass(model: string): Record<Priority, number> | undefined {
+    const q = this.#gates.get(model)?.queue;
+    if (!q) return undefined;
+    const wait = (p: Priority): number => Math.round(q.estimatedWaitMsFor(p));
+    return { critical: wait('critical'), interactive: wait('interactive'), batch: wait('batch') };
   }
 
   #priorityOf(ctx: RequestContext): Priority {
@@ -347,6 +368,20 @@ export class Admission {
     this.#sweeper.unref();
   }
 
+  /**
+   * Another replica was refused by this deployment for overload (429/529; shared state,
+   * src/stores/redis/overload.ts): cut here too, as if this replica had been refused. `rttMs` is that
+   * attempt's duration, so a burst of such news makes one cut per round trip, as local refusals do.
+   */
+  remoteOverload(id: string, rttMs: number): void {
+    const limit = this.#limits.get(id);
+    if (!limit) return;
+    const previous = limit.limit();
+    limit.onSample({ rttMs, inflight: 0, overloaded: true });
+    const now = limit.limit();
+    if (now !== previous) publishAdmission({ type: 'limit', deployment: id, limit: now, previous });
+  }
+
   report(): QueueReport[] {
     return [...this.#gates.values()].map((g) => {
       const st = g.queue.stats();
@@ -362,7 +397,16 @@ export class Admission {
     });
   }
 
+  /**
+   * Stops learning from attempts. A reloaded config's new admission takes over the shared limits and
+   * learns from every attempt (the channel is process-wide); this one only lets its queue finish.
+   */
+  retire(): void {
+    unsubscribe(ATTEMPT_CHANNEL, this.#onAttempt);
+  }
+
   close(): void {
+    this.retire();
     clearInterval(this.#sweeper);
   }
 }

@@ -41,6 +41,8 @@ export interface Authenticator {
    * would reject with when that is certain without a lookup.
    */
   known?(headers: IncomingHttpHeaders): Caller | undefined;
+  /** Drops every cached key verification, so a key revoked in this process is refused at once. */
+  forgetKeys?(): void;
 }
 
 export function createAuthenticator(opts: {
@@ -110,6 +112,9 @@ export function createAuthenticator(opts: {
       if (caller) return caller;
       if (opts.openMode) return { kind: 'open' };
       throw new HoldfastError('invalid_api_key');
+    },
+    forgetKeys() {
+      cache.clear();
     },
   };
 }

@@ -46,6 +46,19 @@ export class GroupOutliers {
     this.#byGroup.set(group, d);
   }
 
+  /**
+   * Takes over a group's detector from the engine a config reload replaced, ejections and all, so a
+   * reload does not hand traffic back to a deployment that is down.
+   */
+  adopt(group: string, ids: readonly string[], detector: OutlierDetector): void {
+    for (const id of ids) this.#ofDeployment.set(id, detector);
+    this.#byGroup.set(group, detector);
+  }
+
+  detector(group: string): OutlierDetector | undefined {
+    return this.#byGroup.get(group);
+  }
+
   #d(id: string): OutlierDetector {
     const d = this.#ofDeployment.get(id);
     if (!d) throw new Error(`unknown deployment ${id}`);
@@ -76,13 +89,27 @@ export class GroupOutliers {
   snapshot(): OutlierSnapshot[] {
     return [...this.#byGroup.values()].flatMap((d) => d.snapshot());
   }
+  /** Every group's state changes; an ejection comes with its end (engine clock). */
+  onChange(listener: OutlierChangeListener): () => void {
+    const offs = [...new Set(this.#byGroup.values())].map((d) =>
+      d.onChange((id, _from, to) =>
+        listener(id, to, to === 'ejected' ? d.snapshot().find((s) => s.id === id)?.ejectedUntil : undefined),
+      ),
+    );
+    return () => {
+      for (const off of offs) off();
+    };
+  }
 }
+
+export type OutlierChangeListener = (id: string, to: OutlierState, ejectedUntil: number | undefined) => void;
 
 /** Live state of one deployment: what the balancer and the timeouts learn from traffic. */
 export interface DeploymentState {
   readonly runtime: DeploymentRuntime;
   readonly id: string;
-  readonly group: GroupState;
+  /** Reassigned when a config reload carries this state over into a new engine. */
+  group: GroupState;
   outstanding: number;
   /** Engine clock of the last success / deployment-fault failure (for `health`). */
   lastOkAt: number;
@@ -119,6 +146,13 @@ export interface EngineOptions {
   resilience: ResilienceConfig;
   clock: Clock;
   rng: Rng;
+  /**
+   * The engine a config reload replaces. What it learnt about deployments whose config did not change
+   * (`carry`) is shared, not relearnt: latency, throttling, in-flight counts and, for groups whose
+   * membership and outlier settings are the same, ejections. Sharing the objects (rather than copying)
+   * keeps them right while the old engine's in-flight requests finish.
+   */
+  previous?: { engine: ResilienceEngine; carry: ReadonlySet<string> };
 }
 
 /** Rejections that mean "you are sending me too much" (feed client-side throttling). */
@@ -153,25 +187,35 @@ export class ResilienceEngine {
   #room: ((id: string, outstanding: number) => boolean) | undefined;
   /** Deployments in a maintenance window: no new attempts; attempts already running finish. */
   readonly #drained = new Set<string>();
+  /** Ejections made by other replicas (shared state): deployment → end, engine clock. */
+  readonly #remote = new Map<string, number>();
 
   constructor(opts: EngineOptions) {
     this.#clock = opts.clock;
     this.#rng = opts.rng;
     this.#res = opts.resilience;
     const o = opts.resilience.outlier;
+    const prev = opts.previous;
     for (const m of opts.models) {
-      this.outlier.add(
-        m.name,
-        m.deployments.map((d) => d.id),
-        {
-          consecutiveFailures: o.consecutive_failures,
-          baseEjectionMs: o.base_ejection_ms,
-          maxEjectionMs: o.max_ejection_ms,
-          maxEjectionPercent: m.fallbacks.length > 0 ? 100 : o.max_ejection_percent,
-          probeSuccesses: o.probe_successes,
-        },
-        opts.clock,
-      );
+      const ids = m.deployments.map((d) => d.id);
+      const outlierOpts = {
+        consecutiveFailures: o.consecutive_failures,
+        baseEjectionMs: o.base_ejection_ms,
+        maxEjectionMs: o.max_ejection_ms,
+        maxEjectionPercent: m.fallbacks.length > 0 ? 100 : o.max_ejection_percent,
+        probeSuccesses: o.probe_successes,
+      };
+      const before = prev?.engine.groups.get(m.name);
+      const same =
+        prev !== undefined &&
+        before !== undefined &&
+        before.deployments.length === ids.length &&
+        before.deployments.every((d, i) => d.id === ids[i] && prev.carry.has(d.id)) &&
+        sameOutlier(prev.engine.#res.outlier, o) &&
+        before.config.fallbacks.length > 0 === m.fallbacks.length > 0;
+      const detector = same ? prev.engine.outlier.detector(m.name) : undefined;
+      if (detector) this.outlier.adopt(m.name, ids, detector);
+      else this.outlier.add(m.name, ids, outlierOpts, opts.clock);
     }
     this.#balancer = new Balancer({}, opts.rng);
     this.#strictBalancer = new Balancer({ panicThreshold: 0 }, opts.rng);
@@ -195,6 +239,13 @@ export class ResilienceEngine {
       for (const d of m.deployments) {
         const runtime = opts.runtimes.get(d.id);
         if (!runtime) throw new Error(`deployment ${d.id} was not started`);
+        const kept = prev?.carry.has(d.id) ? prev.engine.deployments.get(d.id) : undefined;
+        if (kept && kept.runtime === runtime) {
+          kept.group = group;
+          group.deployments.push(kept);
+          this.deployments.set(d.id, kept);
+          continue;
+        }
         const state: DeploymentState = {
           runtime,
           id: d.id,
@@ -212,6 +263,8 @@ export class ResilienceEngine {
       }
       this.groups.set(m.name, group);
     }
+    // Maintenance windows drain by deployment id, whatever else about the deployment changed.
+    for (const id of this.deployments.keys()) if (prev?.engine.isDrained(id)) this.#drained.add(id);
   }
 
   /**
@@ -223,6 +276,7 @@ export class ResilienceEngine {
   health(id: string): OutlierState | 'suspect' {
     const state = this.outlier.state(id);
     if (state !== 'healthy') return state;
+    if (this.#remoteOut(id)) return 'ejected';
     const d = this.deployments.get(id);
     return d && d.lastFailAt > d.lastOkAt ? 'suspect' : 'healthy';
   }
@@ -241,6 +295,30 @@ export class ResilienceEngine {
 
   isDrained(id: string): boolean {
     return this.#drained.has(id);
+  }
+
+  /** This replica's own ejections and recoveries, for sharing with the others (src/stores/redis/ejections.ts). */
+  onOutlierChange(listener: OutlierChangeListener): () => void {
+    return this.outlier.onChange(listener);
+  }
+
+  /**
+   * Another replica ejected this deployment until `untilMs` (engine clock); `undefined`: none does any more.
+   * Until then it counts as unhealthy here too (so panic routing still applies, as for a local ejection),
+   * without touching this replica's own outlier history.
+   */
+  applyRemote(id: string, untilMs: number | undefined): void {
+    if (untilMs === undefined || !this.deployments.has(id)) this.#remote.delete(id);
+    else this.#remote.set(id, untilMs);
+  }
+
+  #remoteOut(id: string): boolean {
+    if (this.#remote.size === 0) return false;
+    const until = this.#remote.get(id);
+    if (until === undefined) return false;
+    if (this.#clock.now() < until) return true;
+    this.#remote.delete(id);
+    return false;
   }
 
   /** The group and its fallbacks, depth first, each once. Fixed by the config, so built once per group. */
@@ -273,7 +351,7 @@ export class ResilienceEngine {
       id: d.id,
       weight: d.runtime.config.weight,
       tier: d.runtime.config.tier,
-      healthy: this.outlier.isAvailable(d.id),
+      healthy: this.outlier.isAvailable(d.id) && !this.#remoteOut(d.id),
     }));
     const load = (x: string): number => {
       const d = this.deployments.get(x)!;
@@ -327,7 +405,7 @@ export class ResilienceEngine {
    * what the balancer would have.
    */
   #pickOnly(d: DeploymentState, tried: ReadonlySet<string>, lastResort: boolean): Picked | undefined {
-    const healthy = this.outlier.isAvailable(d.id);
+    const healthy = this.outlier.isAvailable(d.id) && !this.#remoteOut(d.id);
     const state = this.outlier.state(d.id);
     if (tried.has(d.id) || state === 'blocked' || this.#drained.has(d.id)) return undefined;
     if (state === 'probing' && this.outlier.acquireProbe(d.id)) return { dep: d, probe: true };
@@ -615,7 +693,7 @@ class Started {
   #firstTokenAt: number | undefined;
   #lastAt: number;
   #timer: NodeJS.Timeout | undefined;
-  #timedOut: UpstreamError | undefined;
+  #timedOut: UpstreamError | HoldfastError | undefined;
   #done = false;
   readonly #onCallerAbort = (): void => this.#ac.abort(this.#ctx.signal.reason);
 
@@ -667,13 +745,20 @@ class Started {
       this.#arm(due - now);
       return;
     }
-    this.#timedOut = new UpstreamError({
-      kind: 'timeout',
-      message: first
-        ? `no first byte from ${this.#dep.id} within ${Math.round(this.#firstByteMs)} ms`
-        : `stream from ${this.#dep.id} stalled for ${this.#idleMs} ms`,
-      midStream: !first,
-    });
+    // The request's deadline ran out first (often a caller's short x-holdfast-deadline-ms): the deployment
+    // did not get its usual time, so this is no failure of its own and must not count toward ejecting it.
+    this.#timedOut =
+      this.#deadline.at <= limit
+        ? new HoldfastError('upstream_timeout', {
+            message: 'The request deadline passed before an answer arrived.',
+          })
+        : new UpstreamError({
+            kind: 'timeout',
+            message: first
+              ? `no first byte from ${this.#dep.id} within ${Math.round(this.#firstByteMs)} ms`
+              : `stream from ${this.#dep.id} stalled for ${this.#idleMs} ms`,
+            midStream: !first,
+          });
     this.#ac.abort(this.#timedOut);
   }
 
@@ -807,4 +892,8 @@ function noHealthyUpstream(outlier: GroupOutliers, chain: readonly GroupState[])
 
 function isContent(e: StreamEvent): boolean {
   return e.type === 'text' || e.type === 'tool_call_start' || e.type === 'tool_call_delta';
+}
+
+function sameOutlier(a: ResilienceConfig['outlier'], b: ResilienceConfig['outlier']): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HoldfastError } from '../core/errors.ts';
+import { DATA_EXCEPTION_MESSAGE, isDataException } from '../stores/data-errors.ts';
 import { StatusError } from './errors.ts';
 import { TooMany } from './service.ts';
 
@@ -77,6 +78,7 @@ export function toStatusError(err: unknown): StatusError {
   if (err instanceof StatusError) return err;
   if (err instanceof TooMany) return new StatusError(429, 'too_many_reports', err.message);
   if (err instanceof HoldfastError) return new StatusError(err.status, err.code, err.message);
+  if (isDataException(err)) return new StatusError(400, 'invalid_request', DATA_EXCEPTION_MESSAGE);
   const status = (err as { statusCode?: unknown }).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500)
     return new StatusError(status, 'invalid_request', (err as Error).message);

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../pipeline/context.ts';
 import type { Db } from '../stores/database.ts';
 import { registerAdminPages } from './admin/routes.ts';
+import type { SessionStore } from './admin/session.ts';
 import { StatusError } from './errors.ts';
 import {
   confirm,
@@ -29,6 +30,8 @@ export interface StatusRouteDeps {
   adminKey?: string | undefined;
   /** For the subscriber list (the publishing module's table). */
   db?: Db;
+  /** Operator sessions shared with the admin console (/admin): one sign-in opens both. */
+  sessions?: SessionStore;
 }
 
 type Params = { id: string; component: string };
@@ -109,6 +112,7 @@ export function statusRoutes(deps: StatusRouteDeps) {
         service,
         adminKey: deps.adminKey,
         ...(deps.db ? { db: deps.db } : {}),
+        ...(deps.sessions ? { sessions: deps.sessions } : {}),
       });
     });
 
@@ -131,6 +135,8 @@ export function statusRoutes(deps: StatusRouteDeps) {
             .map((m) => [m.componentId, { status: m.status, incident_id: m.incidentId, since: m.at }]),
         );
         return {
+          // Whose requests the statuses are computed from, and which replica writes them (docs/status.md).
+          telemetry: service.telemetry(),
           components: records.map((c) => ({
             id: c.id,
             key: c.key,

@@ -1,6 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../stores/database.ts';
+import { isOutageError } from '../stores/outage/classify.ts';
+import { type StoreGuard, StoreUnavailableError } from '../stores/outage/port.ts';
 import { OUTCOME_CHANNEL, type OutcomeRecord } from '../telemetry/outcome.ts';
 import { severity } from './burn.ts';
 import { chartLatency } from './classify.ts';
@@ -15,6 +17,7 @@ import {
   worseImpact,
 } from './incident-policy.ts';
 import { LatencyBook, type SparseHistogram } from './latency.ts';
+import type { EvaluatorLease } from './lease.ts';
 import { Prober } from './probes.ts';
 import {
   type ComponentRecord,
@@ -47,11 +50,18 @@ import type {
 } from './statuspage.ts';
 import { type ManualStatus, StatusStore } from './store.ts';
 import {
+  MemoryStatusTelemetry,
+  type StatusTelemetry,
+  type StatusTelemetryFactory,
+  type TelemetryStatus,
+} from './telemetry.ts';
+import {
   type DeploymentHealth,
   type DeploymentView,
   type EvalContext,
   type Reading,
   StatusComputer,
+  telemetryShape,
 } from './tracker.ts';
 import {
   type ComponentHistory,
@@ -78,6 +88,12 @@ export interface StatusServiceOptions {
   onError?: (err: unknown, what: string) => void;
   /** Run the evaluation loop and probes on timers (tests drive `tick()` themselves). */
   timers?: boolean;
+  /** With replicas: where requests are counted, summed over them (docs/status.md#several-replicas). */
+  telemetry?: StatusTelemetryFactory;
+  /** With replicas: the evaluator role (one replica writes); without it this process is the evaluator. */
+  lease?: EvaluatorLease;
+  /** On PostgreSQL: telemetry writes go through the outage buffer (docs/postgres-outage.md). */
+  outage?: StoreGuard;
 }
 
 /** What the chat banner hears about one model. */
@@ -148,6 +164,9 @@ export class StatusService implements StatusView {
   readonly #days = new DayBook();
   #latency!: LatencyBook;
   #prober: Prober | undefined;
+  #telemetry: StatusTelemetry | undefined;
+  /** Whether this process writes statuses, incidents and rollups (always, without a lease). */
+  #leader: boolean;
   #queue: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
@@ -179,7 +198,7 @@ export class StatusService implements StatusView {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.settings = statusSettings(opts.config.status);
-    this.#store = new StatusStore(opts.db.kysely);
+    this.#store = new StatusStore(opts.db.kysely, opts.outage);
     this.specs = componentSpecs(opts.config);
     this.#specByKey = new Map(this.specs.map((s) => [s.key, s]));
     this.#specById = new Map(this.specs.map((s) => [s.id, s]));
@@ -191,6 +210,7 @@ export class StatusService implements StatusView {
       timeZone: page.time_zone,
     };
     this.#policy = new IncidentPolicy(this.settings.incidents);
+    this.#leader = opts.lease === undefined;
   }
 
   get page(): PageInfo {
@@ -207,6 +227,9 @@ export class StatusService implements StatusView {
         initial.set(r.key, r.status);
         this.#shown.set(r.key, r.status);
       }
+    const shape = telemetryShape(this.specs, this.settings.rules);
+    this.#telemetry = this.#opts.telemetry?.(shape) ?? new MemoryStatusTelemetry(shape);
+    await this.#telemetry.start();
     this.#computer = new StatusComputer(
       this.specs,
       {
@@ -215,6 +238,7 @@ export class StatusService implements StatusView {
         latencyMs: this.settings.latencyMs,
         probeFailures: this.settings.probes.failures,
         probeStaleMs: 3 * this.settings.probes.intervalMs,
+        telemetry: this.#telemetry,
       },
       initial,
     );
@@ -263,8 +287,35 @@ export class StatusService implements StatusView {
     unsubscribe(OUTCOME_CHANNEL, this.#onOutcome);
     await this.#serial(async () => {
       this.#accrue(this.#now());
-      await this.#flush(this.#now());
+      if (this.#leader) await this.#flush(this.#now());
     }).catch((e) => this.#opts.onError?.(e, 'status flush'));
+    await this.#telemetry?.close();
+    // Handed over at once: another replica evaluates from its next tick, not after the lease runs out.
+    await this.#opts.lease?.release();
+  }
+
+  /**
+   * Where this replica's statuses come from and who writes them, for operators
+   * (`GET /admin/status/components`): `scope: cluster` when every replica's requests are counted,
+   * `local` on one node or while Redis is away; `role: evaluator` for the replica that writes.
+   */
+  telemetry(): TelemetryStatus & {
+    role: 'evaluator' | 'follower';
+    replica: string | null;
+    evaluator: string | null;
+  } {
+    const lease = this.#opts.lease;
+    const own = this.#telemetry?.status() ?? {
+      backend: 'memory' as const,
+      scope: 'local' as const,
+      since: 0,
+    };
+    return {
+      ...own,
+      role: this.#leader ? 'evaluator' : 'follower',
+      replica: lease?.replicaId ?? null,
+      evaluator: lease ? (lease.holder() ?? null) : null,
+    };
   }
 
   /** Feeds one outcome record (the channel subscription calls this; tests may too). */
@@ -369,8 +420,13 @@ export class StatusService implements StatusView {
   async #tickNow(): Promise<void> {
     if (!this.#started || this.#closed) return;
     const now = this.#now();
-    await this.#pruneManual();
-    await this.#runMaintenance(now);
+    if (!(await this.#evaluator())) return this.#follow(now);
+    // While PostgreSQL is unreachable the steps that read it wait for a later tick; statuses and the
+    // day's totals go on from memory, their writes buffered (docs/postgres-outage.md).
+    const online = await this.#reachable(async () => {
+      await this.#pruneManual();
+      await this.#runMaintenance(now);
+    });
     this.#accrue(now);
     const readings = this.readings();
     for (const r of readings.values()) {
@@ -393,9 +449,81 @@ export class StatusService implements StatusView {
           at: new Date(now).toISOString(),
         });
     }
-    await this.#refreshReports(now);
-    await this.#runIncidents(now, readings);
+    if (online)
+      await this.#reachable(async () => {
+        await this.#refreshReports(now);
+        await this.#runIncidents(now, readings);
+      });
     if (now - this.#lastFlush >= FLUSH_MS) await this.#flush(now);
+  }
+
+  /** Runs a step that needs the database; false (and nothing thrown) when it is unreachable. */
+  async #reachable(step: () => Promise<void>): Promise<boolean> {
+    if (this.#store.offline) return false;
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError || isOutageError(err)) return false;
+      throw err;
+    }
+  }
+
+  // ---- several replicas (docs/status.md#several-replicas) ------------------------------------------
+
+  /**
+   * Whether this replica writes at this tick. With a lease, the role is renewed (or taken) first; a
+   * replica that has just taken it adopts what the previous evaluator wrote, and every tick reads the
+   * operators' manual statuses again, since an operator may have set one through any replica.
+   */
+  async #evaluator(): Promise<boolean> {
+    const lease = this.#opts.lease;
+    if (!lease) return true;
+    const was = this.#leader;
+    this.#leader = await lease.hold();
+    if (!this.#leader) return false;
+    try {
+      if (!was) await this.#adopt();
+      await this.#reloadManual();
+    } catch {
+      // Unreachable database: go on from memory, as a single node does (its writes are buffered or fail).
+    }
+    return true;
+  }
+
+  /**
+   * A replica that is not the evaluator writes nothing: it takes the statuses, manual statuses and
+   * maintenance drains from the database and drops its cached documents at every tick, so its pages and
+   * API answer what the evaluator wrote within a tick. Its own readings (the same cluster-wide numbers)
+   * still serve the chat banner and operators. A failed read here is the database's news; the evaluator
+   * reports it.
+   */
+  async #follow(now: number): Promise<void> {
+    try {
+      await this.#reloadManual();
+      await this.#runMaintenance(now, false);
+      await this.#adopt();
+      await this.#refreshReports(now);
+    } catch {
+      // Served from memory until the database answers again.
+    }
+    this.#accrue(now);
+    this.readings();
+    this.#changed();
+  }
+
+  /** The component rows as stored: their statuses become this replica's shown statuses. */
+  async #adopt(): Promise<void> {
+    for (const r of await this.#store.components()) {
+      this.#records.set(r.key, r);
+      if (!r.retired && !r.isGroup) this.#shown.set(r.key, r.status);
+    }
+  }
+
+  async #reloadManual(): Promise<void> {
+    const stored = await this.#store.manualStatuses();
+    this.#manual.clear();
+    for (const m of stored) if (this.#specByKey.has(m.key)) this.#manual.set(m.key, m);
   }
 
   // ---- manual component statuses --------------------------------------------------------------------
@@ -686,8 +814,16 @@ export class StatusService implements StatusView {
     this.#drained = drained;
   }
 
-  async #runMaintenance(now: number): Promise<void> {
+  /** `write` false (a follower): drain what is due now, and leave the windows' changes to the evaluator. */
+  async #runMaintenance(now: number, write = true): Promise<void> {
     const open = await this.#store.openIncidents('maintenance', ['scheduled', ...MAINTENANCE_ACTIVE]);
+    if (!write) {
+      const due = (m: IncidentRecord): boolean =>
+        (isActiveMaintenance(m.status) || (m.scheduledFor?.getTime() ?? now) <= now) &&
+        now < (m.scheduledUntil?.getTime() ?? Number.POSITIVE_INFINITY);
+      this.#applyMaintenance(open.filter(due));
+      return;
+    }
     const at = new Date(now);
     for (const m of open) {
       const until = m.scheduledUntil?.getTime() ?? Number.POSITIVE_INFINITY;

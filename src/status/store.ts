@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { type Database, jsonb } from '../stores/database.ts';
+import type { ReplayHandler } from '../stores/outage/buffer.ts';
+import type { StoreGuard } from '../stores/outage/port.ts';
 import type { ComponentSpec } from './components.ts';
 import type { ComponentRecord, IncidentKind, IncidentRecord, UpdateRecord } from './records.ts';
 import type { DayTotals } from './rollup.ts';
@@ -113,12 +115,67 @@ export type IncidentPatch = Partial<
   >
 >;
 
+interface DayData {
+  componentId: string;
+  day: string;
+  totals: DayTotals;
+  latency: unknown;
+}
+
+async function saveDay(db: Kysely<Database>, d: DayData): Promise<void> {
+  const values = {
+    worst_status: d.totals.worst,
+    seconds: jsonb(d.totals.seconds),
+    ...(d.latency !== undefined ? { latency: jsonb(d.latency) } : {}),
+  };
+  await db
+    .insertInto('status_daily')
+    .values({ component_id: d.componentId, day: d.day, ...values })
+    .onConflict((oc) => oc.columns(['component_id', 'day']).doUpdateSet(values))
+    .execute();
+}
+
+async function setComponentStatus(
+  db: Kysely<Database>,
+  d: { id: string; status: ComponentStatus; at: number },
+): Promise<void> {
+  await db
+    .updateTable('status_components')
+    .set({ status: d.status, updated_at: new Date(d.at) })
+    .where('id', '=', d.id)
+    .execute();
+}
+
+const STATUS_DAY = 'status.day';
+const STATUS_COMPONENT = 'status.component';
+
+/**
+ * The status system's telemetry writes as outage-buffer records (docs/postgres-outage.md): a day's
+ * totals (an upsert of the whole day) and a component's status. Both set values, so a replay repeats
+ * harmlessly, and in order the last one wins as it did live.
+ */
+export const statusReplayHandlers: Readonly<Record<string, ReplayHandler>> = {
+  [STATUS_DAY]: (db, d) => saveDay(db, d as DayData),
+  [STATUS_COMPONENT]: (db, d) =>
+    setComponentStatus(db, d as { id: string; status: ComponentStatus; at: number }),
+};
+
 /** Every read and write of the status system's tables. No policy here. */
 export class StatusStore {
   readonly #db: Kysely<StatusTables>;
+  readonly #plain: Kysely<Database>;
+  readonly #guard: StoreGuard | undefined;
 
-  constructor(db: Kysely<Database>) {
+  /** `guard`: on PostgreSQL, telemetry writes go through its outage buffer and reads fail fast. */
+  constructor(db: Kysely<Database>, guard?: StoreGuard) {
+    this.#plain = db;
     this.#db = db.withTables<{ status_settings: { key: string; value: string } }>();
+    this.#guard = guard;
+  }
+
+  /** Whether the database is known to be unreachable now (the status tick then runs from memory). */
+  get offline(): boolean {
+    return this.#guard?.down === true;
   }
 
   /**
@@ -141,10 +198,13 @@ export class StatusStore {
           retired: false,
         };
         const had = known.get(s.key);
+        // Replicas starting together on an empty database all insert the same components: the id is
+        // stable per key, so whoever comes second updates instead of failing its start.
         if (!had)
           await tx
             .insertInto('status_components')
             .values({ id: s.id, key: s.key, ...values, created_at: now, updated_at: now })
+            .onConflict((oc) => oc.column('id').doUpdateSet(values))
             .execute();
         else await tx.updateTable('status_components').set(values).where('key', '=', s.key).execute();
       }
@@ -165,11 +225,14 @@ export class StatusStore {
   }
 
   async setComponentStatus(id: string, status: ComponentStatus, now: Date): Promise<void> {
-    await this.#db
-      .updateTable('status_components')
-      .set({ status, updated_at: now })
-      .where('id', '=', id)
-      .execute();
+    const data = { id, status, at: now.getTime() };
+    if (!this.#guard) return setComponentStatus(this.#plain, data);
+    await this.#guard.write({
+      kind: STATUS_COMPONENT,
+      key: `component:${id}`,
+      data,
+      admission: 'continuing',
+    });
   }
 
   async insertIncident(rec: IncidentRecord): Promise<void> {
@@ -319,16 +382,14 @@ export class StatusStore {
   }
 
   async saveDay(componentId: string, day: string, totals: DayTotals, latency: unknown): Promise<void> {
-    const values = {
-      worst_status: totals.worst,
-      seconds: jsonb(totals.seconds),
-      ...(latency !== undefined ? { latency: jsonb(latency) } : {}),
-    };
-    await this.#db
-      .insertInto('status_daily')
-      .values({ component_id: componentId, day, ...values })
-      .onConflict((oc) => oc.columns(['component_id', 'day']).doUpdateSet(values))
-      .execute();
+    const data: DayData = { componentId, day, totals, latency };
+    if (!this.#guard) return saveDay(this.#plain, data);
+    await this.#guard.write({
+      kind: STATUS_DAY,
+      key: `day:${componentId}:${day}`,
+      data,
+      admission: 'continuing',
+    });
   }
 
   /** The keyed-hash secret for reporters' IP addresses: made once, kept, never shown. */

@@ -3,7 +3,8 @@ import { type BurnRules, type Finding, Hysteresis, judge, severity, worst } from
 import { CHAT_REQUEST_PREFIX, isSlow, PROBE_REQUEST_PREFIX, verdictFor } from './classify.ts';
 import type { ComponentSpec } from './components.ts';
 import type { ComponentStatus } from './statuspage.ts';
-import { BucketCounters, bucketFor } from './windows.ts';
+import { MemoryStatusTelemetry, type StatusTelemetry, type TelemetryShape } from './telemetry.ts';
+import { bucketFor, type Tally } from './windows.ts';
 
 export type DeploymentHealth = 'healthy' | 'probing' | 'ejected' | 'blocked' | 'suspect';
 
@@ -34,6 +35,20 @@ export interface ComputerOptions {
   probeFailures: number;
   /** Probe results older than this are forgotten. */
   probeStaleMs: number;
+  /**
+   * Where requests are counted and window sums come from (default: this process's memory). With
+   * replicas, a shared adapter makes every replica judge the same numbers (docs/status.md#several-replicas).
+   */
+  telemetry?: StatusTelemetry;
+}
+
+/** The buckets the rules need: fine enough for the shortest window, long enough for the longest. */
+export function telemetryShape(specs: readonly ComponentSpec[], rules: BurnRules): TelemetryShape {
+  return {
+    bucketMs: bucketFor(Math.min(rules.fast.shortMs, rules.slow.shortMs)),
+    spanMs: Math.max(rules.fast.longMs, rules.slow.longMs),
+    keys: specs.filter((s) => s.role !== 'group').map((s) => s.key),
+  };
 }
 
 export interface Reading {
@@ -63,7 +78,6 @@ interface Recent {
 
 interface Track {
   spec: ComponentSpec;
-  counters: BucketCounters;
   hysteresis: Hysteresis;
   badSince: number | undefined;
   finding: Finding | undefined;
@@ -81,6 +95,7 @@ const RECENT_MAX = 256;
  */
 export class StatusComputer {
   readonly #opts: ComputerOptions;
+  readonly #telemetry: StatusTelemetry;
   readonly #tracks = new Map<string, Track>();
   readonly #byModel = new Map<string, Track[]>();
   readonly #platform: Track[] = [];
@@ -92,15 +107,12 @@ export class StatusComputer {
     initial?: ReadonlyMap<string, ComponentStatus>,
   ) {
     this.#opts = opts;
-    const r = opts.rules;
-    const bucket = bucketFor(Math.min(r.fast.shortMs, r.slow.shortMs));
-    const span = Math.max(r.fast.longMs, r.slow.longMs);
+    this.#telemetry = opts.telemetry ?? new MemoryStatusTelemetry(telemetryShape(specs, opts.rules));
     for (const spec of specs) {
       if (spec.role === 'group') continue;
       const start = initial?.get(spec.key);
       const track: Track = {
         spec,
-        counters: new BucketCounters(bucket, span),
         hysteresis: new Hysteresis(
           opts.holdMs,
           start && start !== 'under_maintenance' ? start : 'operational',
@@ -135,7 +147,7 @@ export class StatusComputer {
       if (skipKeys?.has(t.spec.key)) return;
       const v = verdictFor(rec.flag, t.spec.role);
       if (v === 'skip') return;
-      t.counters.add(now, v === 'bad', slow);
+      this.#telemetry.add(t.spec.key, now, v === 'bad', slow);
       t.recent.push({
         at: now,
         deployment: rec.deployment,
@@ -162,7 +174,7 @@ export class StatusComputer {
   idleModels(now: number, windowMs: number): string[] {
     const out: string[] = [];
     for (const [model, tracks] of this.#byModel)
-      if (tracks.every((t) => t.counters.sum(now, windowMs).total < this.#opts.rules.minRequests))
+      if (tracks.every((t) => this.#sum(t, now, windowMs).total < this.#opts.rules.minRequests))
         out.push(model);
     return out;
   }
@@ -170,10 +182,10 @@ export class StatusComputer {
   evaluate(now: number, ctx: EvalContext): Reading[] {
     const out: Reading[] = [];
     for (const t of this.#tracks.values()) {
-      const found = judge((w) => t.counters.sum(now, w), this.#opts.rules);
+      const found = judge((w) => this.#sum(t, now, w), this.#opts.rules);
       let candidate: ComponentStatus = found?.status ?? 'operational';
       let finding = found;
-      const idle = t.counters.sum(now, this.#opts.rules.fast.shortMs).total < this.#opts.rules.minRequests;
+      const idle = this.#sum(t, now, this.#opts.rules.fast.shortMs).total < this.#opts.rules.minRequests;
       if (t.spec.models.length > 0) {
         // Busy or idle, the same deployments out of service say the same thing (docs/status.md).
         const health = this.#healthStatus(t, now, ctx, idle);
@@ -211,6 +223,10 @@ export class StatusComputer {
       });
     }
     return out;
+  }
+
+  #sum(t: Track, now: number, windowMs: number): Tally {
+    return this.#telemetry.sum(t.spec.key, now, windowMs);
   }
 
   /**

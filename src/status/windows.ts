@@ -47,6 +47,20 @@ export class BucketCounters {
     if (slow) this.#slow[i]! += 1;
   }
 
+  /**
+   * Overwrites bucket `b` (its index: epoch ms / bucket width) with counts read from elsewhere, e.g. a
+   * cluster's sums; a bucket older than the one now in its slot is outside the span and ignored.
+   */
+  put(b: number, t: Tally): void {
+    const i = b % this.#n;
+    if (this.#stamp[i]! > b) return;
+    this.#stamp[i] = b;
+    this.#total[i] = t.total;
+    this.#bad[i] = t.bad;
+    this.#ok[i] = t.ok;
+    this.#slow[i] = t.slow;
+  }
+
   /** Sum of the buckets that end within the last `windowMs` (the current bucket included). */
   sum(now: number, windowMs: number): Tally {
     const t = emptyTally();

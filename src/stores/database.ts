@@ -234,6 +234,13 @@ export interface Db {
   kysely: Kysely<Database>;
   engine: Engine;
   close(): Promise<void>;
+  /**
+   * Postgres: drops every open connection, busy ones included (their queries fail), so the next query
+   * connects afresh. For a server that stopped answering without closing anything (packets dropped, an
+   * address gone after a failover): queries stuck on such connections would otherwise hold the pool
+   * until TCP gives up, many minutes later (src/stores/outage, docs/postgres-outage.md).
+   */
+  resetConnections?(): void;
 }
 
 export interface StoreLocation {
@@ -251,6 +258,18 @@ export interface OpenOptions {
   schema?: string;
   /** Errors on idle pooled Postgres connections; without a listener they would crash the process. */
   onPoolError?: (error: Error) => void;
+  /** false: leave the schema as found (restore brings it to a backup's level itself). Default true. */
+  migrate?: boolean;
+  /**
+   * Postgres: how long opening a connection may take (default 10 s). The outage layer sets its own
+   * timeout here, so a query during an outage fails within it rather than waiting on the OS.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Postgres: the server ends a session left idle inside a transaction this long
+   * (idle_in_transaction_session_timeout), releasing its locks. Unset: the server's setting.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** Opens the SQL store named by the config and brings its schema up to date. */
@@ -259,8 +278,11 @@ export async function openDatabase(store: StoreLocation, opts: OpenOptions = {})
   const engine: Engine = store.url ? 'postgres' : 'pglite';
   let unlock = async (): Promise<void> => {};
   let dialect: Dialect;
+  let resetConnections: (() => void) | undefined;
   if (store.url) {
-    dialect = await postgresDialect(store.url, schema, opts.onPoolError);
+    const opened = await postgresDialect(store.url, schema, opts);
+    dialect = opened.dialect;
+    resetConnections = opened.reset;
   } else {
     const opened = await pgliteDialect(store.data_dir);
     dialect = opened.dialect;
@@ -278,12 +300,12 @@ export async function openDatabase(store: StoreLocation, opts: OpenOptions = {})
       await createSchema((statement) => kysely.executeQuery(CompiledQuery.raw(statement)), schema);
       await kysely.executeQuery(CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`));
     }
-    await migrateToLatest(kysely, await currentSchema(kysely));
+    if (opts.migrate !== false) await migrateToLatest(kysely, await currentSchema(kysely));
   } catch (error) {
     await close().catch(() => {});
     throw error;
   }
-  return { kysely, engine, close };
+  return { kysely, engine, close, ...(resetConnections ? { resetConnections } : {}) };
 }
 
 async function pgliteDialect(dataDir: string): Promise<{ dialect: Dialect; unlock: () => Promise<void> }> {
@@ -348,19 +370,41 @@ function isAlive(pid: number): boolean {
 async function postgresDialect(
   url: string,
   schema: string | undefined,
-  onPoolError: ((error: Error) => void) | undefined,
-): Promise<Dialect> {
+  opts: Pick<OpenOptions, 'onPoolError' | 'connectTimeoutMs' | 'idleInTransactionTimeoutMs'>,
+): Promise<{ dialect: Dialect; reset(): void }> {
+  const { onPoolError, connectTimeoutMs = 10_000, idleInTransactionTimeoutMs } = opts;
   if (!/^postgres(ql)?:\/\//.test(url))
     throw new Error('store.url must be a postgres:// or postgresql:// URL');
   // Without a connect timeout an unreachable host hangs startup until the OS gives up, minutes later.
   const pool = new pg.Pool({
     connectionString: url,
     application_name: 'holdfast',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: connectTimeoutMs,
+    // TCP keepalive finds a connection to a vanished server, where a query would otherwise wait forever.
+    keepAlive: true,
+    ...(idleInTransactionTimeoutMs !== undefined
+      ? { idle_in_transaction_session_timeout: idleInTransactionTimeoutMs }
+      : {}),
   });
   // The pool drops the broken client by itself; the next query that needs one reports the failure.
   pool.on('error', onPoolError ?? (() => {}));
-  if (schema === undefined) return new PostgresDialect({ pool });
+  // A checked-out client has no pool listener: a connection reset while it waits between two queries (in
+  // a transaction, say) would be an uncaught 'error' event and end the process. The query in flight, if
+  // any, still gets the error; this only keeps the event from being unhandled.
+  const clients = new Set<pg.PoolClient>();
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    clients.add(client);
+  });
+  pool.on('remove', (client) => clients.delete(client));
+  const reset = (): void => {
+    for (const client of clients) {
+      // pg keeps the socket on `connection.stream`; destroying it fails the client's query, if any, and
+      // the pool then removes the client.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    }
+  };
+  if (schema === undefined) return { dialect: new PostgresDialect({ pool }), reset };
   try {
     await createSchema((statement) => pool.query(statement), schema);
   } catch (error) {
@@ -370,12 +414,15 @@ async function postgresDialect(
   // Set per connection rather than through the URL's `options`, which a caller's own URL options
   // would silently replace.
   const setPath = CompiledQuery.raw(`set search_path to ${quoteIdent(schema)}`);
-  return new PostgresDialect({
-    pool,
-    onCreateConnection: async (connection) => {
-      await connection.executeQuery(setPath);
-    },
-  });
+  return {
+    dialect: new PostgresDialect({
+      pool,
+      onCreateConnection: async (connection) => {
+        await connection.executeQuery(setPath);
+      },
+    }),
+    reset,
+  };
 }
 
 async function createSchema(run: (statement: string) => Promise<unknown>, schema: string): Promise<void> {

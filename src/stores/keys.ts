@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
+import { HoldfastError } from '../core/errors.ts';
 import { type ApiKeysTable, type Database, jsonb } from './database.ts';
+import { type StoreGuard, StoreUnavailableError } from './outage/port.ts';
 
 /** A virtual API key as the rest of the gateway sees it; the secret is never part of it. */
 export interface KeyRecord {
@@ -155,6 +157,55 @@ export function createSqlKeyStore(db: Kysely<Database>, opts: SqlKeyStoreOptions
         .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', stale)]))
         .execute();
       return toRecord({ ...row, last_used_at: now });
+    },
+  };
+}
+
+export interface KnownKeysOptions {
+  guard: StoreGuard;
+  /** How long after its last successful verification a key is still honoured while the database is down. */
+  ttlMs: number;
+  now?: () => number;
+  /** Keys remembered (the most recently verified). */
+  max?: number;
+}
+
+/**
+ * Key verification that keeps known callers served while PostgreSQL is unreachable
+ * (docs/postgres-outage.md). Every verification that reaches the database refreshes what is remembered
+ * about the key (a revoked or unknown key is forgotten at once); while the database cannot answer, a key
+ * verified within `ttlMs` is honoured as last seen, and any other key gets `store_unavailable` (503, with
+ * Retry-After) rather than a 401 it may not deserve. So a key revoked while this replica could not
+ * reach the database stays usable here for at most `ttlMs` after this replica last verified it.
+ */
+export function withKnownKeys(
+  store: Pick<KeyStore, 'verifyKey'>,
+  opts: KnownKeysOptions,
+): { verify(secret: string): Promise<KeyRecord | undefined>; forget(): void } {
+  const now = opts.now ?? Date.now;
+  const max = opts.max ?? 10_000;
+  const known = new Map<string, { record: KeyRecord; at: number }>();
+  return {
+    async verify(secret) {
+      const hash = hashKey(secret);
+      try {
+        const record = await opts.guard.read(() => store.verifyKey(secret));
+        known.delete(hash);
+        if (record) {
+          known.set(hash, { record, at: now() });
+          if (known.size > max) known.delete(known.keys().next().value!);
+        }
+        return record;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        const k = known.get(hash);
+        if (k && now() - k.at <= opts.ttlMs) return k.record;
+        throw new HoldfastError('store_unavailable', { retryAfterSec: 10, cause: err });
+      }
+    },
+    /** A revocation here: nothing remembered may outlive it, even during an outage. */
+    forget() {
+      known.clear();
     },
   };
 }

@@ -14,22 +14,28 @@ export const attemptChannel = channel(ATTEMPT_CHANNEL);
 
 export type OutcomeClass = 'success' | 'client_error' | 'upstream_error' | 'gateway_error' | 'cancelled';
 
-/** Envoy-style response flag: what happened, in one word, for dashboards and the status page. */
-export type OutcomeFlag =
-  | 'OK'
-  | 'FAILED_OVER'
-  | 'HEDGED'
-  | 'CLIENT_ERROR'
-  | 'RATE_LIMITED'
-  | 'SHED'
-  | 'QUEUE_TIMEOUT'
-  | 'CLIENT_CLOSED'
-  | 'NO_HEALTHY_UPSTREAM'
-  | 'UPSTREAM_ERROR'
-  | 'RETRY_EXHAUSTED'
-  | 'STREAM_INTERRUPTED'
-  | 'SHUTTING_DOWN'
-  | 'INTERNAL';
+/**
+ * Envoy-style response flag: what happened, in one word, for dashboards and the status page. A runtime
+ * list, so docs and metrics can enumerate every flag (docs/troubleshooting.md has one section each).
+ */
+export const OUTCOME_FLAGS = [
+  'OK',
+  'FAILED_OVER',
+  'HEDGED',
+  'CLIENT_ERROR',
+  'RATE_LIMITED',
+  'SHED',
+  'QUEUE_TIMEOUT',
+  'CLIENT_CLOSED',
+  'NO_HEALTHY_UPSTREAM',
+  'UPSTREAM_ERROR',
+  'RETRY_EXHAUSTED',
+  'STREAM_INTERRUPTED',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+] as const;
+
+export type OutcomeFlag = (typeof OUTCOME_FLAGS)[number];
 
 export interface AttemptRecord {
   requestId: string;
@@ -70,6 +76,8 @@ export interface OutcomeRecord {
   flag: OutcomeFlag;
   /** Moves to another deployment (retries, fallbacks, continuations, hedges). */
   failovers: number;
+  /** A hedged second attempt was started (one of the `failovers`), whatever the outcome. */
+  hedged?: boolean;
   errorCode?: ErrorCode;
   /** The deployment that produced (or last tried to produce) the answer. */
   deployment?: string;
@@ -82,6 +90,9 @@ export interface OutcomeRecord {
   inputTokens: number;
   outputTokens: number;
   finishReason?: FinishReason;
+  /** The caller's W3C trace context headers, so the request's trace span can join the caller's trace. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export function publishOutcome(rec: OutcomeRecord): void {

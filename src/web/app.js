@@ -109,8 +109,9 @@ function App() {
       navigate,
       setActiveModel,
       setActiveConversation,
+      refreshStatus: status.refresh,
     }),
-    [me, models, conversations, refreshConversations],
+    [me, models, conversations, refreshConversations, status.refresh],
   );
 
   if (me === undefined) return html`<p class="boot" role="status">Loading…</p>`;

@@ -105,7 +105,7 @@ describe('holdfast CLI', () => {
   it('start: serves, then on SIGTERM finishes the in-flight stream and exits 0', async () => {
     const cfg = configFile(
       'slow.yaml',
-      `server: { port: 0, shutdown_grace_ms: 10000 }
+      `server: { port: 0, shutdown_grace_ms: 10000, drain_delay_ms: 300 }
 store: { data_dir: ${join(dir, 'start-data')} }
 models:
   - name: slow

@@ -57,6 +57,7 @@ export async function startTestGateway(input: Partial<ConfigInput> = {}): Promis
       ...(input.limits ? { limits: input.limits } : {}),
       ...(input.admission ? { admission: input.admission } : {}),
       ...(input.chat ? { chat: input.chat } : {}),
+      ...(input.shared_state ? { shared_state: input.shared_state } : {}),
     },
     {},
   );

@@ -6,7 +6,7 @@ import { type ChatConfig, createContext } from './context.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { registerLocalRoutes } from './local-routes.ts';
 import { registerOidcRoutes } from './oidc-routes.ts';
-import { createSessionStore } from './sessions.ts';
+import { createSessionStore, type SessionOutage } from './sessions.ts';
 import { LoginThrottle } from './throttle.ts';
 import { createUserStore } from './users.ts';
 
@@ -15,6 +15,8 @@ export interface AccountsOptions {
   chat: ChatConfig;
   /** Epoch milliseconds; injected so tests can expire sessions and lockouts without waiting. */
   now?: () => number;
+  /** On PostgreSQL: sessions keep resolving from memory while it is unreachable (docs/postgres-outage.md). */
+  outage?: SessionOutage;
 }
 
 export interface NewAccount {
@@ -41,7 +43,7 @@ export function createAccounts(opts: AccountsOptions): Accounts {
     chat: opts.chat,
     now,
     users,
-    sessions: createSessionStore(opts.db, opts.chat.session_ttl_hours * 3_600_000, now),
+    sessions: createSessionStore(opts.db, opts.chat.session_ttl_hours * 3_600_000, now, opts.outage),
     throttle: new LoginThrottle({
       maxFailures: opts.chat.login_attempts,
       windowMs: lockoutMs,

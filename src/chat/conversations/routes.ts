@@ -160,7 +160,11 @@ export function registerConversationRoutes(app: FastifyInstance, deps: Conversat
     });
     if (!sent.replay) {
       if (conv.title === 'New chat')
-        await conversations.update(conv.id, user.id, { title: titleFrom(body.content) });
+        await conversations.update(conv.id, user.id, { title: titleFrom(body.content) }).catch((err) => {
+          // The message is accepted: an outage buffer with no room left for the title must not lose
+          // its answer (docs/postgres-outage.md). The chat keeps its old title.
+          if (!(err instanceof ChatError && err.code === 'storage_unavailable')) throw err;
+        });
       generator.start(sent.assistantMessage.id, user);
     }
     return reply.code(sent.replay ? 200 : 201).send({
@@ -168,6 +172,8 @@ export function registerConversationRoutes(app: FastifyInstance, deps: Conversat
       assistantMessage: messageView(
         (await conversations.messageById(sent.assistantMessage.id)) ?? sent.assistantMessage,
       ),
+      // Kept in the server's outage buffer, saved when PostgreSQL answers again (docs/postgres-outage.md).
+      savingDelayed: sent.delayed === true || conversations.savingDelayed,
     });
   });
 
@@ -177,7 +183,10 @@ export function registerConversationRoutes(app: FastifyInstance, deps: Conversat
     const { message, conversation } = await conversations.message(req.params.id, user.id);
     const r = await conversations.regenerate(message, conversation, body.idempotencyKey);
     if (!r.replay) generator.start(r.message.id, user);
-    return reply.code(r.replay ? 200 : 201).send({ assistantMessage: messageView(r.message) });
+    return reply.code(r.replay ? 200 : 201).send({
+      assistantMessage: messageView(r.message),
+      savingDelayed: r.delayed === true || conversations.savingDelayed,
+    });
   });
 
   app.post<{ Params: { id: string } }>('/api/messages/:id/stop', opts, async (req) => {

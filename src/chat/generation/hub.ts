@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../../stores/outage/port.ts';
 import type { ConversationStore, MessageMeta, MessageStatus } from '../conversations/store.ts';
 
 export type LogEvent =
@@ -25,16 +26,24 @@ interface LiveLog {
   flushing: Promise<void> | undefined;
   /** Last database write for this answer: its heartbeat, which other nodes' recovery sweeps read. */
   wroteAt: number;
+  /**
+   * Finished, but its final state could not be written (PostgreSQL unreachable and the outage buffer at
+   * its hard limit): kept here, and retried with the flushes until it is.
+   */
+  finalPending: boolean;
+  retrying?: Promise<void> | undefined;
 }
-
-/** A live answer with nothing new to write still touches its row this often (recovery's STALE_MS is 15 s). */
-const HEARTBEAT_MS = 5_000;
 
 export interface HubOptions {
   /** How often buffered chunks are written; the issue's durability bound is 250 ms. */
   flushMs?: number;
   /** A finished log stays in memory this long for late readers, then they read the database. */
   lingerMs?: number;
+  /**
+   * A live answer with nothing new to write still touches its row this often: well inside the silence
+   * after which other replicas' recovery sweeps call it orphaned (chat.orphan_after_ms).
+   */
+  heartbeatMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -48,6 +57,7 @@ export class GenerationHub {
   readonly #logs = new Map<string, LiveLog>();
   readonly #flushMs: number;
   readonly #lingerMs: number;
+  readonly #heartbeatMs: number;
   readonly #onError: (err: unknown) => void;
   #timer: NodeJS.Timeout | undefined;
 
@@ -55,6 +65,7 @@ export class GenerationHub {
     this.#store = store;
     this.#flushMs = opts.flushMs ?? 250;
     this.#lingerMs = opts.lingerMs ?? 30_000;
+    this.#heartbeatMs = opts.heartbeatMs ?? 5_000;
     this.#onError = opts.onError ?? (() => {});
   }
 
@@ -74,6 +85,7 @@ export class GenerationHub {
       done: false,
       flushing: undefined,
       wroteAt: Date.now(),
+      finalPending: false,
     });
     this.#emit(this.#logs.get(id)!, { type: 'status', status: start.status, meta: start.meta });
     this.#ensureTimer();
@@ -114,13 +126,40 @@ export class GenerationHub {
     log.done = true;
     log.status = status;
     log.meta = meta;
-    await this.#flush(log);
-    await this.#store.finish(id, status, log.text, meta);
+    try {
+      await this.#flush(log);
+      await this.#store.finish(id, status, log.text, meta);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      log.finalPending = true;
+      this.#ensureTimer();
+    }
     this.#emit(log, { type: 'done', status, meta, content: log.text });
     log.listeners.clear();
+    this.#linger(log);
+  }
+
+  #linger(log: LiveLog): void {
     setTimeout(() => {
-      if (this.#logs.get(id) === log) this.#logs.delete(id);
+      // One whose final state is not written yet stays: it is the only copy.
+      if (this.#logs.get(log.id) === log && !log.finalPending) this.#logs.delete(log.id);
     }, this.#lingerMs).unref();
+  }
+
+  #retryFinal(log: LiveLog): Promise<void> {
+    log.retrying ??= (async () => {
+      try {
+        await this.#flush(log);
+        await this.#store.finish(log.id, log.status, log.text, log.meta);
+        log.finalPending = false;
+        this.#linger(log);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+      } finally {
+        log.retrying = undefined;
+      }
+    })();
+    return log.retrying;
   }
 
   /**
@@ -166,7 +205,13 @@ export class GenerationHub {
     this.#timer = setInterval(() => {
       let live = 0;
       for (const log of this.#logs.values()) {
-        if (log.done) continue;
+        if (log.done) {
+          if (log.finalPending) {
+            live++;
+            this.#retryFinal(log).catch(this.#onError);
+          }
+          continue;
+        }
         live++;
         this.#flush(log).catch(this.#onError);
       }
@@ -182,7 +227,7 @@ export class GenerationHub {
     // One flush at a time per log, so chunks reach the database in order.
     while (log.flushing) await log.flushing;
     if (log.unflushed.length === 0 && !log.statusDirty) {
-      if (!log.done && Date.now() - log.wroteAt >= HEARTBEAT_MS) {
+      if (!log.done && Date.now() - log.wroteAt >= this.#heartbeatMs) {
         log.wroteAt = Date.now();
         await this.#store.touch(log.id);
       }
@@ -211,7 +256,9 @@ export class GenerationHub {
 
   /** Flushes every live log (shutdown). */
   async flushAll(): Promise<void> {
-    await Promise.allSettled([...this.#logs.values()].map((l) => this.#flush(l)));
+    await Promise.allSettled(
+      [...this.#logs.values()].map((l) => (l.finalPending ? this.#retryFinal(l) : this.#flush(l))),
+    );
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type StoreGuard, StoreUnavailableError } from '../../stores/outage/port.ts';
 import type { Character } from '../cards/index.ts';
 import type { CharacterStore } from '../characters/store.ts';
 import { buildContext } from '../conversations/context.ts';
@@ -42,7 +43,12 @@ export interface GeneratorOptions {
   /** Longest pause honoured from a retry-after; a longer one fails the answer with the gateway's reason. */
   maxRetryWaitSec?: number;
   onError?: (err: unknown, messageId: string) => void;
+  /** PostgreSQL's outage guard: character cards are then remembered for answers during an outage. */
+  guard?: StoreGuard;
 }
+
+/** Character cards remembered for answers while PostgreSQL is unreachable (by user and character). */
+const MAX_CARDS = 200;
 
 interface Job {
   ac: AbortController;
@@ -58,6 +64,9 @@ interface Job {
 export class Generator {
   readonly #o: GeneratorOptions;
   readonly #jobs = new Map<string, Job>();
+  readonly #cards = new Map<string, Character>();
+  /** Shutting down: this replica may no longer accept the job's own calls to the gateway. */
+  #closing = false;
 
   constructor(opts: GeneratorOptions) {
     this.#o = opts;
@@ -93,6 +102,7 @@ export class Generator {
    * (continuable), their text flushed.
    */
   async close(graceMs = 0): Promise<void> {
+    this.#closing = true;
     if (graceMs > 0 && this.#jobs.size > 0) {
       const all = Promise.allSettled([...this.#jobs.values()].map((j) => j.done));
       let timer: NodeJS.Timeout | undefined;
@@ -239,7 +249,9 @@ export class Generator {
         meta = rest;
       }
     } catch (err) {
-      if (!job.ac.signal.aborted) {
+      // While shutting down, a call this replica can no longer take (its listener is closed) is an
+      // interruption like any other: the answer stays continuable, on another replica.
+      if (!job.ac.signal.aborted && !this.#closing) {
         await hub.finish(messageId, produced ? 'incomplete' : 'failed', {
           ...meta,
           error: { code: 'internal', message: 'The answer could not be completed.' },
@@ -307,10 +319,23 @@ export class Generator {
 
   async #character(conversation: ConversationRecord, user: ChatUser): Promise<Character | null> {
     if (!conversation.characterId) return null;
+    const id = conversation.characterId;
+    const key = `${user.id}:${id}`;
+    const guard = this.#o.guard;
     try {
-      return (await this.#o.characters.get(conversation.characterId, user)).character;
-    } catch {
+      const get = () => this.#o.characters.get(id, user);
+      const { character } = await (guard ? guard.read(get) : get());
+      if (guard) {
+        this.#cards.delete(key);
+        this.#cards.set(key, character);
+        if (this.#cards.size > MAX_CARDS) this.#cards.delete(this.#cards.keys().next().value!);
+      }
+      return character;
+    } catch (err) {
+      // The database unreachable: the card as last read.
+      if (err instanceof StoreUnavailableError) return this.#cards.get(key) ?? null;
       // Deleted since: the conversation goes on without its card.
+      this.#cards.delete(key);
       return null;
     }
   }

@@ -6,6 +6,8 @@ import type { GenerationHub, LogEvent } from './hub.ts';
 const HEARTBEAT_MS = 15_000;
 /** How often a reader polls the database when the answer is being written by another node. */
 const POLL_MS = 250;
+/** A handed-over reader reconnects after this long plus up to as much again (SSE `retry:`). */
+const HANDOVER_RETRY_MS = 250;
 
 /**
  * GET /api/messages/:id/stream: the answer as server-sent events, resumable. Chunk events carry their
@@ -17,6 +19,7 @@ export function registerStreamRoute(
   deps: { guard: preHandlerAsyncHookHandler; conversations: ConversationStore; hub: GenerationHub },
 ): { closeAll(): void } {
   const { conversations, hub } = deps;
+  /** Each open stream's handover: a reconnect hint, then the end of the stream. */
   const open = new Set<() => void>();
   app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
     '/api/messages/:id/stream',
@@ -46,14 +49,21 @@ export function registerStreamRoute(
       const end = (): void => {
         if (closed) return;
         closed = true;
-        open.delete(end);
+        open.delete(handOver);
         clearInterval(heartbeat);
         clearTimeout(poller);
         detach?.();
         res.end();
       };
+      // This replica is stopping: reconnect soon (to another one), spread out so the readers of a busy
+      // replica do not all land on the next one in the same instant. Last-Event-ID resumes them.
+      const handOver = (): void => {
+        if (closed) return;
+        res.write(`retry: ${HANDOVER_RETRY_MS + Math.floor(Math.random() * HANDOVER_RETRY_MS)}\n\n`);
+        end();
+      };
       req.raw.on('close', end);
-      open.add(end);
+      open.add(handOver);
       const send = (ev: LogEvent): void => {
         if (closed) return;
         res.write(format(ev));
@@ -78,7 +88,7 @@ export function registerStreamRoute(
   );
   return {
     closeAll() {
-      for (const end of [...open]) end();
+      for (const handOver of [...open]) handOver();
     },
   };
 }

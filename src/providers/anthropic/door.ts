@@ -17,6 +17,7 @@ import type {
 import type { Door, RateLimitState, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { ERRORS, type ErrorCode, HoldfastError } from '../../core/errors.ts';
 import { randomId } from '../../core/ids.ts';
+import { assertShallow } from '../../core/json-depth.ts';
 import { sseFrame } from '../sse.ts';
 import type {
   WireContentBlockDeltaEvent,
@@ -331,6 +332,7 @@ function parseRequest(body: unknown, headers: IncomingHttpHeaders): ChatRequest 
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     fail('invalid_request', undefined, 'The request body must be a JSON object.');
   }
+  assertShallow(body);
   // Required fields first, so a bare `{}` names what is missing rather than the first type error.
   for (const key of ['model', 'messages', 'max_tokens'] as const) {
     if ((body as Record<string, unknown>)[key] === undefined) fail('missing_field', key, 'Field required');

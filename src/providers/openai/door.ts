@@ -16,6 +16,7 @@ import type {
 import type { Door, RateLimitState, RenderContext, StreamRenderer } from '../../core/door.ts';
 import { type ErrorCode, HoldfastError } from '../../core/errors.ts';
 import { randomId } from '../../core/ids.ts';
+import { assertShallow } from '../../core/json-depth.ts';
 import { sseFrame } from '../sse.ts';
 import type {
   WireChatCompletion,
@@ -372,6 +373,7 @@ function parseRequest(body: unknown, _headers: IncomingHttpHeaders): ChatRequest
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HoldfastError('invalid_request', { message: 'The request body must be a JSON object.' });
   }
+  assertShallow(body);
   const parsed = chatRequest.safeParse(body);
   if (!parsed.success) throw issueToError(parsed.error.issues[0]!, [], body);
   const r = parsed.data;

@@ -213,6 +213,8 @@ export function ChatView({ id, app }) {
     });
     addAnswer(d.userMessage, d.assistantMessage);
     app.refreshConversations();
+    // Kept in the server's outage buffer: show the "saving is delayed" banner now, not at the next poll.
+    if (d.savingDelayed) app.refreshStatus?.();
     return d;
   };
 

@@ -10,12 +10,20 @@ interface Mail {
   raw: string;
 }
 
-/** Headers unfolded, and the quoted-printable bodies decoded, enough to search the text. */
+/**
+ * Headers unfolded (RFC 5322 2.2.3) and the quoted-printable body decoded, enough to search the text.
+ * Only the body is QP-decoded: a header such as `token=A0yu...` would otherwise turn into a 0xA0 byte.
+ */
 function decoded(raw: string): string {
-  return raw
-    .replace(/\r\n[ \t]+/g, ' ')
-    .replace(/=\r?\n/g, '')
-    .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  const split = raw.indexOf('\r\n\r\n');
+  const head = split === -1 ? raw : raw.slice(0, split);
+  const body = split === -1 ? '' : raw.slice(split);
+  return (
+    head.replace(/\r\n([ \t])/g, '$1') +
+    body
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+  );
 }
 
 describe('email notifications through a local SMTP server', () => {

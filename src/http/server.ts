@@ -13,7 +13,7 @@ import { openaiDoor } from '../providers/openai/door.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { chatHandler } from './chat-route.ts';
 import { type ConnectionStats, capExemption, guardConnections } from './connection-guard.ts';
-import { doorForRequest, errorHeaders, fromFastifyError } from './errors.ts';
+import { answerFrameworkError, doorForRequest, errorHeaders, fromFastifyError } from './errors.ts';
 import type { InFlight } from './inflight.ts';
 import { modelsHandler } from './models-route.ts';
 import { finishOutcome } from './outcome.ts';
@@ -75,6 +75,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds the Fastify app once: parsers, hooks, routes and the one error handler. */
 export function buildServer(deps: ServerDeps) {
   const limits = deps.limits;
+  const secureHeaders = everyResponse({ hstsMaxAgeS: limits.hsts_max_age_s });
   const app = Fastify({
     // Fastify's per-request child logger costs more than it gives: requests are logged once, with their
     // outcome, by the chat handler, and errors below log through our own logger with the request id.
@@ -90,6 +91,12 @@ export function buildServer(deps: ServerDeps) {
     },
     requestIdHeader: false,
     return503OnClosing: false,
+    // Errors Fastify raises before routing (a malformed URL, say) get the dialect's error shape and
+    // the same security headers as every other answer.
+    frameworkErrors: (error, req, reply) => {
+      secureHeaders(reply.raw);
+      answerFrameworkError(error, req, reply);
+    },
     forceCloseConnections: 'idle',
     // Slow clients (slowloris): Node closes a connection whose headers, or whole request, arrive too
     // slowly with a 408. Only the request is timed: answers and SSE streams take as long as they need.
@@ -126,8 +133,6 @@ export function buildServer(deps: ServerDeps) {
     },
   });
   app.decorate('connectionStats', connectionStats);
-  const secureHeaders = everyResponse({ hstsMaxAgeS: limits.hsts_max_age_s });
-
   // Every body is parsed as JSON whatever its content type (curl -d sends form encoding), with our own
   // error codes instead of Fastify's.
   app.removeAllContentTypeParsers();

@@ -189,6 +189,17 @@ describe('security headers', () => {
     }
   });
 
+  it('an error Fastify raises before routing (a malformed URL) is a dialect error with the same headers', async () => {
+    const r = await fetch(`${t.url}/v1/models/%E0%A4%A`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(r.headers.get('strict-transport-security')).toBe(`max-age=${HSTS}`);
+    expect(r.headers.get('x-request-id')).toMatch(/^req_/);
+    const body = (await r.json()) as { error: { type: string; code: string; message: string } };
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.code).toBe('invalid_request');
+  });
+
   it('sends no HSTS unless configured', () => {
     const set = new Map<string, string>();
     const res = { setHeader: (k: string, v: string) => set.set(k, v) };

@@ -177,7 +177,11 @@ models:
       'one evaluator',
       10_000,
       () => Promise.all(replicas.map((r) => adminComponents(r.url))),
-      (v) => v.filter((x) => x.telemetry.role === 'evaluator').length === 1,
+      // the others learn who holds the lease on their next tick, so wait for them to agree too
+      (v) => {
+        const holders = v.filter((x) => x.telemetry.role === 'evaluator');
+        return holders.length === 1 && v.every((x) => x.telemetry.evaluator === holders[0]!.telemetry.replica);
+      },
     );
     for (const v of views) expect(v.telemetry).toMatchObject({ backend: 'redis', scope: 'cluster' });
     const evaluator = views.find((v) => v.telemetry.role === 'evaluator')!.telemetry.replica;

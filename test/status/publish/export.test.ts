@@ -143,9 +143,13 @@ describe('static export', () => {
       await expect
         .poll(() => readFile(join(out, 'index.html'), 'utf8'), { timeout: 5_000 })
         .toContain('All Systems Operational');
-      expect(
-        JSON.parse(await readFile(join(out, 'api/v2/incidents/unresolved.json'), 'utf8')).incidents,
-      ).toEqual([]);
+      // files are rewritten one by one, so the page can be new before the API copy is
+      await expect
+        .poll(
+          async () => JSON.parse(await readFile(join(out, 'api/v2/incidents/unresolved.json'), 'utf8')).incidents,
+          { timeout: 5_000 },
+        )
+        .toEqual([]);
     } finally {
       await h.close();
       await rm(out, { recursive: true, force: true });

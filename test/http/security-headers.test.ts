@@ -190,7 +190,9 @@ describe('security headers', () => {
   });
 
   it('an error Fastify raises before routing (a malformed URL) is a dialect error with the same headers', async () => {
-    const r = await fetch(`${t.url}/v1/models/%E0%A4%A`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const r = await fetch(`${t.url}/v1/models/%E0%A4%A`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect(r.status).toBe(400);
     expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     expect(r.headers.get('strict-transport-security')).toBe(`max-age=${HSTS}`);

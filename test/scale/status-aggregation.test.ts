@@ -180,7 +180,9 @@ models:
       // the others learn who holds the lease on their next tick, so wait for them to agree too
       (v) => {
         const holders = v.filter((x) => x.telemetry.role === 'evaluator');
-        return holders.length === 1 && v.every((x) => x.telemetry.evaluator === holders[0]!.telemetry.replica);
+        return (
+          holders.length === 1 && v.every((x) => x.telemetry.evaluator === holders[0]!.telemetry.replica)
+        );
       },
     );
     for (const v of views) expect(v.telemetry).toMatchObject({ backend: 'redis', scope: 'cluster' });

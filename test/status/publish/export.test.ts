@@ -146,7 +146,8 @@ describe('static export', () => {
       // files are rewritten one by one, so the page can be new before the API copy is
       await expect
         .poll(
-          async () => JSON.parse(await readFile(join(out, 'api/v2/incidents/unresolved.json'), 'utf8')).incidents,
+          async () =>
+            JSON.parse(await readFile(join(out, 'api/v2/incidents/unresolved.json'), 'utf8')).incidents,
           { timeout: 5_000 },
         )
         .toEqual([]);

@@ -194,10 +194,10 @@ export function registerConversationRoutes(app: FastifyInstance, deps: Conversat
     const { message } = await conversations.message(req.params.id, user.id);
     if (message.role !== 'assistant')
       throw new ChatError('invalid_request', 'Only an answer can be stopped.');
-    if (
-      !(await generator.stop(message.id)) &&
-      (message.status === 'queued' || message.status === 'streaming')
-    ) {
+    const stopped = await generator.stop(message.id);
+    // What the job ended with is the truth even if the database has not taken it yet.
+    if (stopped) return { message: messageView({ ...message, ...stopped }) };
+    if (message.status === 'queued' || message.status === 'streaming') {
       // Its job runs on no node here (another replica, or one that died): mark it so Continue can pick it up.
       await conversations.finish(message.id, 'incomplete', message.content, {
         ...message.meta,

@@ -96,6 +96,15 @@ export class GenerationHub {
     return log !== undefined && !log.done;
   }
 
+  /**
+   * The final state of an answer finished here, while its log lingers: the truth even when the database
+   * has not taken it yet (its final write is retried in the background).
+   */
+  final(id: string): { status: MessageStatus; content: string; meta: MessageMeta } | undefined {
+    const log = this.#logs.get(id);
+    return log?.done ? { status: log.status, content: log.text, meta: log.meta } : undefined;
+  }
+
   text(id: string): string | undefined {
     return this.#logs.get(id)?.text;
   }

@@ -8,6 +8,7 @@ import {
   type ConversationStore,
   type MessageMeta,
   type MessageRecord,
+  type MessageStatus,
   pathTo,
 } from '../conversations/store.ts';
 import type { ChatUser } from '../session.ts';
@@ -87,14 +88,19 @@ export class Generator {
       .finally(() => this.#jobs.delete(messageId));
   }
 
-  /** Stops a running answer; its text so far stays, status incomplete. */
-  async stop(messageId: string): Promise<boolean> {
+  /**
+   * Stops a running answer; its text so far stays, status incomplete. Returns its final state, or
+   * undefined when no job for it runs here.
+   */
+  async stop(
+    messageId: string,
+  ): Promise<{ status: MessageStatus; content: string; meta: MessageMeta } | undefined> {
     const job = this.#jobs.get(messageId);
-    if (!job) return false;
+    if (!job) return undefined;
     job.reason = 'stop';
     job.ac.abort();
     await job.done;
-    return true;
+    return this.#o.hub.final(messageId);
   }
 
   /**

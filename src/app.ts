@@ -36,11 +36,11 @@ import { statusRoutes } from './status/routes.ts';
 import { type EngineHooks, StatusService } from './status/service.ts';
 import { openDatabase } from './stores/database.ts';
 import { createSqlKeyStore, type KeyStore } from './stores/keys.ts';
-import { sharedStateRoutes } from './stores/redis/routes.ts';
-import { openSharedState, type SharedState } from './stores/redis/shared-state.ts';
+import type { SharedState } from './stores/redis/shared-state.ts';
+import { redisUrlOf } from './stores/redis/url.ts';
 import { createLogger, type DestinationStream, type Logger, secretsIn } from './telemetry/logger.ts';
 import { metricsPlugin } from './telemetry/metrics/route.ts';
-import { startTracing, type TracingHooks } from './telemetry/tracing.ts';
+import type { TracingHooks } from './telemetry/tracing.ts';
 import { registerWebRoutes } from './web/routes.ts';
 
 export interface Gateway {
@@ -156,7 +156,15 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const appKey = `hf-app-${randomBytes(24).toString('base64url')}`;
     const authenticator = createAuthenticator({ ...(adminKey ? { adminKey } : {}), openMode, keys, appKey });
     // Rate limits, replica membership and ejections are shared through Redis when one is configured.
-    sharedState = await openSharedState(config.shared_state, { env, logger });
+    // ioredis and the shared-state code are loaded only when a Redis is configured: memory matters on
+    // a single node too.
+    const redis = redisUrlOf(config.shared_state, env)
+      ? {
+          ...(await import('./stores/redis/shared-state.ts')),
+          ...(await import('./stores/redis/routes.ts')),
+        }
+      : undefined;
+    sharedState = await redis?.openSharedState(config.shared_state, { env, logger });
     const shared: GenerationShared = {
       chaos,
       rateStore: sharedState?.rateStore ?? new MemoryRateStore(),
@@ -253,7 +261,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
             ]
           : []),
         ...(chatApp ? [chatApp.plugin, registerWebRoutes] : []),
-        ...(sharedState ? [sharedStateRoutes(sharedState, (h) => authenticator.authenticate(h))] : []),
+        ...(sharedState && redis
+          ? [redis.sharedStateRoutes(sharedState, (h) => authenticator.authenticate(h))]
+          : []),
         ...(storeOutage ? [storeHealthRoutes(storeOutage)] : []),
         metricsPlugin({
           config: () => current.config,
@@ -286,12 +296,15 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       ],
     });
     await app.listen({ host: config.server.host, port: config.server.port });
-    const tracing = startTracing(config.telemetry.tracing, {
-      ...opts.tracing,
-      env,
-      logger,
-      deployments: () => current.deployments,
-    });
+    // The OpenTelemetry SDK is loaded only when tracing is on.
+    const tracing = config.telemetry.tracing.enabled
+      ? (await import('./telemetry/tracing.ts')).startTracing(config.telemetry.tracing, {
+          ...opts.tracing,
+          env,
+          logger,
+          deployments: () => current.deployments,
+        })
+      : undefined;
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     gatewayUrl = `http://${host}:${addr.port}`;

@@ -59,7 +59,7 @@ export async function statusCommand(args: string[]): Promise<number> {
         process.stderr.write('status export: --s3 given but status.export.s3 is not configured\n');
         return 1;
       }
-      const client = s3Client(s3);
+      const client = await s3Client(s3);
       try {
         const uploaded = await uploadSite(client, s3, files);
         process.stdout.write(`uploaded ${uploaded} files to s3://${s3.bucket}/${s3.prefix}\n`);

@@ -1,6 +1,5 @@
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import {
   type ColumnType,
   CompiledQuery,
@@ -310,13 +309,13 @@ export async function openDatabase(store: StoreLocation, opts: OpenOptions = {})
 
 async function pgliteDialect(dataDir: string): Promise<{ dialect: Dialect; unlock: () => Promise<void> }> {
   if (dataDir.startsWith('memory://')) {
-    return { dialect: new PGliteDialect(await PGlite.create(dataDir)), unlock: async () => {} };
+    return { dialect: new PGliteDialect(await openPglite(dataDir)), unlock: async () => {} };
   }
   const dir = resolve(dataDir);
   await mkdir(dir, { recursive: true });
   const unlock = await lockDataDir(dir);
   try {
-    return { dialect: new PGliteDialect(await PGlite.create(dir)), unlock };
+    return { dialect: new PGliteDialect(await openPglite(dir)), unlock };
   } catch (error) {
     await unlock();
     throw error;
@@ -456,4 +455,10 @@ function quoteIdent(name: string): string {
 /** A driver error with this SQLSTATE or Node error code (PGlite and pg both set `code`). */
 export function hasCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+}
+
+/** PGlite (a Postgres compiled to WASM) is loaded only in embedded mode: a replica on Postgres never pays for it. */
+async function openPglite(dir: string) {
+  const { PGlite } = await import('@electric-sql/pglite');
+  return PGlite.create(dir);
 }

@@ -1,5 +1,5 @@
 import type { LookupFunction } from 'node:net';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { Agent, request } from 'undici';
 import type { Config } from '../../config/schema.ts';
 import type { EmailMessage } from './messages.ts';
@@ -85,19 +85,27 @@ export interface Mailer {
   close(): void;
 }
 
+/** nodemailer is loaded on the first mail, not at start: most gateways never send one. */
 export function createMailer(smtp: SmtpConfig, timeoutMs: number): Mailer {
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.secure,
-    ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.pass ?? '' } } : {}),
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs * 3,
-  });
+  let transport: Promise<Transporter> | undefined;
+  let closed = false;
+  const open = async (): Promise<Transporter> => {
+    const { default: nodemailer } = await import('nodemailer');
+    return nodemailer.createTransport({
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.secure,
+      ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.pass ?? '' } } : {}),
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs * 3,
+    });
+  };
   return {
     async send(to, message, headers) {
-      await transport.sendMail({
+      if (closed) throw new Error('mailer closed');
+      transport ??= open();
+      await (await transport).sendMail({
         from: smtp.from,
         to,
         subject: message.subject,
@@ -107,7 +115,8 @@ export function createMailer(smtp: SmtpConfig, timeoutMs: number): Mailer {
       });
     },
     close() {
-      transport.close();
+      closed = true;
+      transport?.then((t) => t.close()).catch(() => undefined);
     },
   };
 }

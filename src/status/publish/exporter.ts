@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { StatusView } from '../view.ts';
@@ -33,7 +33,11 @@ export async function writeSiteDir(dir: string, files: ReadonlyMap<string, SiteF
 
 export type S3Config = NonNullable<Config['status']['export']['s3']>;
 
-export function s3Client(s3: S3Config): S3Client {
+/** The AWS SDK weighs about 9 MB in memory: it is loaded only when a bucket is configured. */
+const awsS3 = () => import('@aws-sdk/client-s3');
+
+export async function s3Client(s3: S3Config): Promise<S3Client> {
+  const { S3Client } = await awsS3();
   return new S3Client({
     region: s3.region,
     forcePathStyle: s3.force_path_style,
@@ -57,6 +61,7 @@ export async function uploadSite(
   known: Map<string, string> = new Map(),
 ): Promise<number> {
   const prefix = s3.prefix === '' || s3.prefix.endsWith('/') ? s3.prefix : `${s3.prefix}/`;
+  const { PutObjectCommand } = await awsS3();
   let n = 0;
   for (const [path, file] of files) {
     const h = hash(file);
@@ -108,7 +113,11 @@ export function createExporter(o: ExporterOptions): Exporter {
   const maxWaitMs = o.maxWaitMs ?? 10_000;
   const dir = o.dir ?? o.config.export.dir;
   const s3 = o.s3 ?? o.config.export.s3;
-  const client = s3 ? (o.s3client ?? s3Client(s3)) : null;
+  let client: Promise<S3Client> | null = o.s3client ? Promise.resolve(o.s3client) : null;
+  const clientFor = (c: S3Config): Promise<S3Client> => {
+    client ??= s3Client(c);
+    return client;
+  };
   const uploaded = new Map<string, string>();
   let timer: NodeJS.Timeout | null = null;
   let firstAsk: number | null = null;
@@ -118,7 +127,7 @@ export function createExporter(o: ExporterOptions): Exporter {
   const once = async (): Promise<ExportResult> => {
     const files = await renderSite(o.view, o.config);
     const written = dir ? await writeSiteDir(dir, files) : 0;
-    const up = client && s3 ? await uploadSite(client, s3, files, uploaded) : 0;
+    const up = s3 ? await uploadSite(await clientFor(s3), s3, files, uploaded) : 0;
     o.logger.debug({ files: files.size, written, uploaded: up }, 'status export written');
     return { files: files.size, written, uploaded: up };
   };
@@ -136,7 +145,7 @@ export function createExporter(o: ExporterOptions): Exporter {
 
   return {
     schedule() {
-      if (closed || (!dir && !client)) return;
+      if (closed || (!dir && !s3)) return;
       const now = Date.now();
       firstAsk ??= now;
       if (timer) clearTimeout(timer);
@@ -153,7 +162,7 @@ export function createExporter(o: ExporterOptions): Exporter {
       // An export that was waiting for quiet still runs: the copy on disk should be the last truth.
       if (pending) await run().catch((err) => o.logger.error({ err }, 'status export failed at shutdown'));
       await current.catch(() => undefined);
-      client?.destroy();
+      (await client?.catch(() => undefined))?.destroy();
     },
   };
 }

@@ -15,6 +15,7 @@ import { clusterQueues } from './queues.ts';
 import { RedisRateStore } from './rate-store.ts';
 import { ResilientRateStore } from './resilient-rate-store.ts';
 import { RedisStatusTelemetry } from './status-telemetry.ts';
+import { redisUrlOf } from './url.ts';
 
 export type { SharedMode } from './link.ts';
 
@@ -62,10 +63,7 @@ export interface SharedState {
 
 export type SharedStateConfig = Config['shared_state'];
 
-/** The Redis URL in force: the config's, else REDIS_URL; undefined keeps everything in this process. */
-export function redisUrlOf(cfg: SharedStateConfig, env: NodeJS.ProcessEnv): string | undefined {
-  return cfg.redis_url ?? (env.REDIS_URL || undefined);
-}
+export { redisUrlOf } from './url.ts';
 
 /** How long startup waits for Redis before serving in local fallback (and connecting in the background). */
 const STARTUP_WAIT_MS = 1_000;

@@ -122,6 +122,10 @@ interface StreamsResult {
   idleRssMb: number;
   peakRssMb: number;
   perStreamKb: number;
+  /** Where the memory is, from the replica's own /metrics while the streams are open. */
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
 }
 
 interface Check {
@@ -230,6 +234,10 @@ async function measureStreams(replica: Replica, n: number): Promise<StreamsResul
   const pid = replica.child.pid!;
   await sleep(1_000);
   const idle = memoryMb(pid)?.rss ?? Number.NaN;
+  const idleHeap = await heapOf(replica.url);
+  console.log(
+    `  idle: V8 heap ${fmt(idleHeap.heapUsedMb, 0)} MB used of ${fmt(idleHeap.heapTotalMb, 0)} MB, external ${fmt(idleHeap.externalMb, 0)} MB`,
+  );
   const pool = new Pool(replica.url, { connections: n, headersTimeout: 60_000, bodyTimeout: 60_000 });
   let started = 0;
   const ac = new AbortController();
@@ -265,6 +273,7 @@ async function measureStreams(replica: Replica, n: number): Promise<StreamsResul
     peak = Math.max(peak, memoryMb(pid)?.rss ?? 0);
     await sleep(200);
   }
+  const heap = await heapOf(replica.url);
   const counted = started;
   ac.abort();
   await Promise.all(streams);
@@ -273,6 +282,7 @@ async function measureStreams(replica: Replica, n: number): Promise<StreamsResul
     streams: n,
     started: counted,
     idleRssMb: idle,
+    ...heap,
     peakRssMb: peak,
     perStreamKb: ((peak - idle) * 1024) / Math.max(1, counted),
   };
@@ -542,7 +552,8 @@ export async function main(): Promise<void> {
       streams = await measureStreams(one, s.streams);
       console.log(
         `  ${streams.started} of ${streams.streams} slow streams open on one replica: RSS ${fmt(streams.idleRssMb, 0)} MB idle, ` +
-          `${fmt(streams.peakRssMb, 0)} MB peak (${fmt(streams.perStreamKb, 1)} KB per stream)`,
+          `${fmt(streams.peakRssMb, 0)} MB peak (${fmt(streams.perStreamKb, 1)} KB per stream); V8 heap ` +
+          `${fmt(streams.heapUsedMb, 0)} MB used of ${fmt(streams.heapTotalMb, 0)} MB, external ${fmt(streams.externalMb, 0)} MB`,
       );
     }
   } finally {
@@ -651,6 +662,21 @@ export async function main(): Promise<void> {
   writeFileSync(`${outDir}scale.json`, `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(`${outDir}scale.txt`, `${lines.join('\n').trimStart()}\n`);
   console.log(`\nResults written to ${outDir}scale.json and scale.txt`);
+}
+
+/** The V8 heap and external memory of a replica, from its /metrics (prom-client's process metrics). */
+async function heapOf(url: string): Promise<{ heapUsedMb: number; heapTotalMb: number; externalMb: number }> {
+  const r = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const text = await r.text();
+  const mb = (name: string): number => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) / 2 ** 20 : Number.NaN;
+  };
+  return {
+    heapUsedMb: mb('nodejs_heap_size_used_bytes'),
+    heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+    externalMb: mb('nodejs_external_memory_bytes'),
+  };
 }
 
 /** Model API requests a replica has answered, from its /metrics (admin key). */

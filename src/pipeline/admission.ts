@@ -32,7 +32,16 @@ interface GroupGate {
   queue: AdmissionQueue<Waiter>;
   /** Queued tickets by id (the queue reports positions by id). */
   waiting: Map<number, Ticket<Waiter>>;
+  /** When the waiting room was last told its positions. */
+  toldAt: number;
 }
+
+/**
+ * How often, at most, a model's whole waiting room is told its positions. Each caller hears at most once
+ * a second anyway; recomputing every position on every dispatch (a sort of the queue) made a long queue's
+ * refusals cost more CPU than the requests it served.
+ */
+const POSITIONS_EVERY_MS = 250;
 
 export interface QueueReport {
   model: string;
@@ -89,6 +98,7 @@ export class Admission {
           opts.clock,
         ),
         waiting: new Map(),
+        toldAt: Number.NEGATIVE_INFINITY,
       });
       for (const d of m.deployments) {
         const kept = opts.previous?.carry.has(d.id) ? opts.previous.admission.#limits.get(d.id) : undefined;
@@ -301,6 +311,9 @@ export class Admission {
       next.value.resolve();
     }
     if (gate.waiting.size === 0) return;
+    const now = this.#clock.now();
+    if (now - gate.toldAt < POSITIONS_EVERY_MS) return;
+    gate.toldAt = now;
     const interval = gate.queue.dispatchIntervalMs() ?? 0;
     for (const [id, position] of gate.queue.positions()) {
       gate.waiting.get(id)?.value.ctx.onQueued?.(position, Math.round(position * interval));
@@ -325,7 +338,11 @@ export class Admission {
   }
 
   #tellPosition(gate: GroupGate, t: Ticket<Waiter>): void {
-    t.value.ctx.onQueued?.(gate.queue.position(t), Math.round(gate.queue.estimatedWaitMs(t)));
+    // Only a streaming caller can be told anything while it waits; working out a place in line costs a
+    // walk of the queue, so nobody else pays for it.
+    const ctx = t.value.ctx;
+    if (!ctx.onQueued || ctx.request?.stream !== true) return;
+    ctx.onQueued(gate.queue.position(t), Math.round(gate.queue.estimatedWaitMs(t)));
   }
 
   #ensureSweeper(): void {

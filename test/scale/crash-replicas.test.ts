@@ -105,7 +105,7 @@ describe.skipIf(!up)('kill -9 across three replicas (skipped without PostgreSQL 
     dropSchema = schema.drop;
     writeFileSync(
       cfg,
-      `server: { host: 127.0.0.1 }
+      `server: { host: 127.0.0.1, drain_delay_ms: 0 }
 store: { url: "${schema.url}", data_dir: "${join(dir, 'data')}" }
 ${redis ? `shared_state: { redis_url: "${redis.url}", key_prefix: "${redis.prefix}", replica_id: \${HOLDFAST_REPLICA} }\n` : ''}status: { enabled: false }
 log: { level: warn }

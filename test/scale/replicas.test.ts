@@ -99,7 +99,7 @@ describe.skipIf(!up)('three replicas on Postgres and Redis (skipped without both
     await c.end();
     writeFileSync(
       cfg,
-      `server: { port: 0 }
+      `server: { port: 0, drain_delay_ms: 0 }
 auth: { admin_key: ${ADMIN} }
 store: { url: "${storeUrl}" }
 shared_state:

@@ -53,6 +53,9 @@ export function upstreamTarget(url: string): UpstreamTarget {
 }
 
 export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse> {
+  // Serialised before anything is sent: a body that cannot be serialised is our bug, not a connection
+  // failure to count against the deployment.
+  const body = JSON.stringify(opts.body);
   // One controller, one listener, one timer, all released when the body closes. AbortSignal.any() +
   // AbortSignal.timeout() did the same but cost several percent of CPU per request under load.
   const ac = new AbortController();
@@ -74,7 +77,7 @@ export async function postJson(opts: PostJsonOptions): Promise<UpstreamResponse>
       path: opts.target.path,
       method: 'POST',
       headers: opts.headers,
-      body: JSON.stringify(opts.body),
+      body,
       signal: ac.signal,
     });
     res.body.once('close', release);

@@ -1,14 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/stores/database.ts';
 import { createSqlKeyStore } from '../../src/stores/keys.ts';
 import type { SharedStateStatus } from '../../src/stores/redis/shared-state.ts';
 import { deletePrefix, redisAvailable, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import { freePort, pgAvailable, pgSchema, type Replica, startReplica } from '../helpers/replica.ts';
 
 /**
  * Three gateways as separate processes on their own ports, sharing one Postgres schema and one Redis key
@@ -16,29 +15,10 @@ import { deletePrefix, redisAvailable, SHARED_REDIS_URL, uniquePrefix } from '..
  * one of them makes is honoured by the others within a second.
  */
 
-const PG = 'postgres://root@127.0.0.1:5432/test';
-const ENTRY = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const ADMIN = 'hf-admin-scale-test-0123456789';
 const RPM = 120;
 
-async function pgAvailable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG, connectionTimeoutMillis: 1_000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-
 const up = (await pgAvailable()) && (await redisAvailable());
-
-interface Replica {
-  child: ChildProcess;
-  url: string;
-}
 
 async function admin(url: string, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${url}${path}`, {
@@ -66,42 +46,27 @@ describe.skipIf(!up)('three replicas on Postgres and Redis (skipped without both
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-scale-'));
   const schema = `hf_scale_${randomBytes(5).toString('hex')}`;
   const prefix = uniquePrefix('scale');
-  const storeUrl = `${PG}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  let storeUrl = '';
+  let dropSchema = async (): Promise<void> => {};
   const cfg = join(dir, 'holdfast.yaml');
-  const children: ChildProcess[] = [];
   let replicas: Replica[] = [];
   let key = '';
 
-  function start(name: string): Promise<Replica> {
-    const child = spawn(process.execPath, [ENTRY, 'start', '--config', cfg], {
-      cwd: dir,
-      env: { ...process.env, HOLDFAST_REPLICA: name },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve({ child, url: m[1]! });
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`${name} exited ${code} before listening: ${out}`)));
-    });
-  }
+  // Every process started, so teardown stops them even when the set up failed half-way.
+  const started: Replica[] = [];
+  const start = async (name: string): Promise<Replica> => {
+    const r = await startReplica({ name, config: cfg, port: await freePort() });
+    started.push(r);
+    return r;
+  };
 
   beforeAll(async () => {
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`create schema ${schema}`);
-    await c.end();
+    ({ url: storeUrl, drop: dropSchema } = await pgSchema(schema));
     writeFileSync(
       cfg,
       `server: { port: 0, drain_delay_ms: 0 }
 auth: { admin_key: ${ADMIN} }
-store: { url: "${storeUrl}" }
+store: { url: "${storeUrl}", data_dir: "${join(dir, 'data')}" }
 shared_state:
   redis_url: ${SHARED_REDIS_URL}
   key_prefix: "${prefix}"
@@ -131,18 +96,13 @@ models:
 
   afterAll(async () => {
     await Promise.all(
-      children.map(async (c) => {
-        if (c.exitCode !== null) return;
-        const exited = new Promise((r) => c.once('exit', r));
-        c.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
-        c.kill('SIGKILL');
+      started.map(async (r) => {
+        const late = setTimeout(() => r.child.kill('SIGKILL'), 3_000);
+        await r.stop('SIGTERM');
+        clearTimeout(late);
       }),
     );
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
+    await dropSchema();
     await deletePrefix(SHARED_REDIS_URL, prefix);
     rmSync(dir, { recursive: true, force: true });
   });

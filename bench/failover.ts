@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +15,7 @@ import {
 } from '../src/telemetry/outcome.ts';
 import { openLoop } from './lib/openloop.ts';
 import { benchScenario, benchScenarios } from './lib/progress.ts';
+import { runInfo } from './lib/run-info.ts';
 import { type Summary, summarize } from './lib/stats.ts';
 import { type Column, fmt, fmtSigned, renderTable } from './lib/table.ts';
 
@@ -670,14 +669,6 @@ function report(results: ScenarioResult[], checks: Check[]): string {
   return lines.join('\n');
 }
 
-function git(args: string[]): string | undefined {
-  try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
-  }
-}
-
 export async function main(): Promise<void> {
   const settings = readSettings();
   const perScenario = settings.warmupMs + settings.durationMs;
@@ -715,18 +706,8 @@ export async function main(): Promise<void> {
   const outDir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(outDir, { recursive: true });
   const outFile = `${outDir}failover.json`;
-  const srcStatus = git(['status', '--porcelain', '--', 'src']);
-  const cpu = cpus();
   const json = {
-    benchmark: 'failover',
-    date: new Date().toISOString(),
-    commit: git(['rev-parse', '--short', 'HEAD']),
-    /** Uncommitted changes under src/ at the time of the run: the numbers are for that tree, not the commit. */
-    srcDirty: srcStatus === undefined ? undefined : srcStatus !== '',
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpu.length,
-    cpuModel: cpu[0]?.model,
+    ...runInfo('failover', { srcDirty: true }),
     settings: {
       durationMs: settings.durationMs,
       warmupMs: settings.warmupMs,

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type ChildServer, startChild } from './lib/child.ts';
 import { carriesContent, type LoadResult, type LoadRun, mergeRuns, probe, runLoad } from './lib/load.ts';
 import { benchScenario, benchScenarios } from './lib/progress.ts';
+import { runInfo } from './lib/run-info.ts';
 import { type Column, fmt, fmtSigned, renderTable } from './lib/table.ts';
 
 type Target = 'direct' | 'proxy' | 'holdfast';
@@ -263,17 +262,6 @@ function report(cells: Cell[], comparisons: Comparison[], checks: Check[]): stri
   return lines.join('\n');
 }
 
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return undefined;
-  }
-}
-
 export async function main(): Promise<void> {
   const settings = readSettings();
   const cells = settings.concurrency.length * WORKLOADS.length * settings.targets.length;
@@ -369,15 +357,8 @@ export async function main(): Promise<void> {
   const outDir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(outDir, { recursive: true });
   const outFile = `${outDir}overhead.json`;
-  const cpu = cpus();
   const json = {
-    benchmark: 'overhead',
-    date: new Date().toISOString(),
-    commit: gitCommit(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpu.length,
-    cpuModel: cpu[0]?.model,
+    ...runInfo('overhead'),
     settings: { ...settings, answerTokens: ANSWER_TOKENS },
     limits: TARGETS,
     cells: results.map((c) => ({

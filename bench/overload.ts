@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startChild } from './lib/child.ts';
@@ -12,6 +10,7 @@ import {
   startGatewayChild,
 } from './lib/overload-gateway.ts';
 import { benchScenario, benchScenarios } from './lib/progress.ts';
+import { runInfo } from './lib/run-info.ts';
 import { summarize } from './lib/stats.ts';
 import { type Column, fmt, renderTable } from './lib/table.ts';
 
@@ -449,14 +448,6 @@ function flagCell(flags: Record<string, number>): string {
     .join(' ');
 }
 
-function git(args: string[]): string | undefined {
-  try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
-  }
-}
-
 export async function main(): Promise<void> {
   const s = readSettings();
   const runs = s.levels.length * 2 + 3;
@@ -784,17 +775,8 @@ export async function main(): Promise<void> {
     const outDir = fileURLToPath(new URL('./results/', import.meta.url));
     mkdirSync(outDir, { recursive: true });
     const outFile = `${outDir}overload.json`;
-    const srcStatus = git(['status', '--porcelain', '--', 'src']);
-    const cpu = cpus();
     const json = {
-      benchmark: 'overload',
-      date: new Date().toISOString(),
-      commit: git(['rev-parse', '--short', 'HEAD']),
-      srcDirty: srcStatus === undefined ? undefined : srcStatus !== '',
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model,
+      ...runInfo('overload', { srcDirty: true }),
       settings: {
         ...s,
         admission_initial_limit: INITIAL_LIMIT ?? 'default',

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { type ChildServer, startChild } from './lib/child.ts';
 import { carriesContent, type LoadResult, type LoadRun, mergeRuns, probe, runLoad } from './lib/load.ts';
 import { cpuMs, cpuMsOf, memoryMb } from './lib/proc.ts';
 import { benchScenario, benchScenarios } from './lib/progress.ts';
+import { runInfo } from './lib/run-info.ts';
 import { type Column, fmt, renderTable } from './lib/table.ts';
 
 /**
@@ -286,17 +286,6 @@ async function measureStreams(replica: Replica, n: number): Promise<StreamsResul
     peakRssMb: peak,
     perStreamKb: ((peak - idle) * 1024) / Math.max(1, counted),
   };
-}
-
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 function report(cells: Cell[], cores: number): string {
@@ -626,15 +615,8 @@ export async function main(): Promise<void> {
 
   const outDir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(outDir, { recursive: true });
-  const cpu = cpus();
   const json = {
-    benchmark: 'scale',
-    date: new Date().toISOString(),
-    commit: gitCommit(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpu.length,
-    cpuModel: cpu[0]?.model,
+    ...runInfo('scale'),
     redis: Boolean(redis),
     loadAverage: { before: loadBefore, after: loadavg()[0] },
     settings: { ...s, answerTokens: ANSWER_TOKENS },

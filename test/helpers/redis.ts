@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { createRedisClient } from '../../src/stores/redis/client.ts';
+import { RedisLink } from '../../src/stores/redis/link.ts';
 
 /** The machine's shared Redis (tests and CI). Never stopped or paused by a test: use `startRedisServer`. */
 export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -120,4 +122,21 @@ export async function startRedisServer(): Promise<OwnRedis> {
     },
     close: stop,
   };
+}
+
+/**
+ * A client and a started link to the shared Redis, as a replica holds them, with a call budget loose
+ * enough for a busy test machine (50 ms) and quick reconnects.
+ */
+export async function connectTestLink(url = SHARED_REDIS_URL): Promise<{ redis: Redis; link: RedisLink }> {
+  const redis = createRedisClient({ url, connectTimeoutMs: 500, reconnectBaseMs: 50, reconnectCapMs: 500 });
+  const link = new RedisLink({
+    redis,
+    timeoutMs: 50,
+    failuresToFallback: 3,
+    reconnectBaseMs: 50,
+    reconnectCapMs: 500,
+  });
+  await link.start(1_000);
+  return { redis, link };
 }

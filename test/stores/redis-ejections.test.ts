@@ -1,11 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResilienceEngine } from '../../src/pipeline/resilient.ts';
 import { systemClock } from '../../src/resilience/types.ts';
-import { createRedisClient } from '../../src/stores/redis/client.ts';
 import { SharedEjections } from '../../src/stores/redis/ejections.ts';
-import { RedisLink } from '../../src/stores/redis/link.ts';
 import { manualClock, simDeployments, testEngine } from '../helpers/engine.ts';
-import { deletePrefix, redisAvailable, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import {
+  connectTestLink,
+  deletePrefix,
+  redisAvailable,
+  SHARED_REDIS_URL,
+  uniquePrefix,
+} from '../helpers/redis.ts';
 
 const redisUp = await redisAvailable();
 
@@ -33,20 +37,7 @@ describe.skipIf(!redisUp)('ejection sharing (skipped when no Redis answers at 12
     id: string,
     engine: ResilienceEngine,
   ): Promise<{ shared: SharedEjections; swap: (e: ResilienceEngine) => void }> {
-    const redis = createRedisClient({
-      url: SHARED_REDIS_URL,
-      connectTimeoutMs: 500,
-      reconnectBaseMs: 50,
-      reconnectCapMs: 500,
-    });
-    const link = new RedisLink({
-      redis,
-      timeoutMs: 50,
-      failuresToFallback: 3,
-      reconnectBaseMs: 50,
-      reconnectCapMs: 500,
-    });
-    await link.start(1_000);
+    const { redis, link } = await connectTestLink();
     const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true });
     let current = engine;
     const shared = new SharedEjections({

@@ -1,9 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { QueueReport } from '../../src/pipeline/admission.ts';
-import { createRedisClient, type Redis } from '../../src/stores/redis/client.ts';
-import { RedisLink } from '../../src/stores/redis/link.ts';
+import type { Redis } from '../../src/stores/redis/client.ts';
+import type { RedisLink } from '../../src/stores/redis/link.ts';
 import { ReplicaMembership } from '../../src/stores/redis/membership.ts';
-import { deletePrefix, redisAvailable, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import {
+  connectTestLink,
+  deletePrefix,
+  redisAvailable,
+  SHARED_REDIS_URL,
+  uniquePrefix,
+} from '../helpers/redis.ts';
 
 const redisUp = await redisAvailable();
 
@@ -23,20 +29,7 @@ describe.skipIf(!redisUp)('replica membership (skipped when no Redis answers at 
     ttlMs = 5_000,
     queues?: () => QueueReport[],
   ): Promise<ReplicaMembership> {
-    const redis = createRedisClient({
-      url: SHARED_REDIS_URL,
-      connectTimeoutMs: 500,
-      reconnectBaseMs: 50,
-      reconnectCapMs: 500,
-    });
-    const link = new RedisLink({
-      redis,
-      timeoutMs: 50,
-      failuresToFallback: 3,
-      reconnectBaseMs: 50,
-      reconnectCapMs: 500,
-    });
-    await link.start(1_000);
+    const { redis, link } = await connectTestLink();
     opened.push({ redis, link });
     return new ReplicaMembership({
       redis,

@@ -161,7 +161,8 @@ export class Admission {
     for (const g of this.#engine.chain(group)) {
       for (const d of g.deployments) {
         const limit = this.#limits.get(d.id)!.limit();
-        if (this.#engine.outlier.isAvailable(d.id)) available += limit;
+        // Another replica's ejection takes a deployment's room away here too, as it takes its traffic.
+        if (this.#engine.available(d.id)) available += limit;
         else if (this.#engine.outlier.state(d.id) !== 'blocked') panic += limit;
       }
     }

@@ -313,7 +313,7 @@ export class ResilienceEngine {
   }
 
   /** In service by this replica's own outlier detection and by every other replica's ejections. */
-  #available(id: string): boolean {
+  available(id: string): boolean {
     return this.outlier.isAvailable(id) && !this.#remoteOut(id);
   }
 
@@ -356,7 +356,7 @@ export class ResilienceEngine {
       id: d.id,
       weight: d.runtime.config.weight,
       tier: d.runtime.config.tier,
-      healthy: this.#available(d.id),
+      healthy: this.available(d.id),
     }));
     const load = (x: string): number => {
       const d = this.deployments.get(x)!;
@@ -410,7 +410,7 @@ export class ResilienceEngine {
    * what the balancer would have.
    */
   #pickOnly(d: DeploymentState, tried: ReadonlySet<string>, lastResort: boolean): Picked | undefined {
-    const healthy = this.#available(d.id);
+    const healthy = this.available(d.id);
     const state = this.outlier.state(d.id);
     if (tried.has(d.id) || state === 'blocked' || this.#drained.has(d.id)) return undefined;
     if (state === 'probing' && this.outlier.acquireProbe(d.id)) return { dep: d, probe: true };

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config/load.ts';
+import { Admission } from '../../src/pipeline/admission.ts';
 import { manualClock, simDeployments, testEngine } from '../helpers/engine.ts';
 
 describe('ResilienceEngine: ejections from other replicas', () => {
@@ -73,5 +75,29 @@ describe('ResilienceEngine: ejections from other replicas', () => {
     engine.outlier.recordFailure('b');
     engine.outlier.recordFailure('b');
     expect(heard).toHaveLength(3);
+  });
+});
+
+describe('Admission: ejections from other replicas', () => {
+  it("takes a remotely ejected deployment's room out of the model's capacity until the ejection ends", () => {
+    const clock = manualClock();
+    const models = [{ name: 'chat', deployments: simDeployments(['a', 'b']) }];
+    const { engine } = testEngine(models, clock);
+    const admission = new Admission({
+      models: buildConfig({ models }, {}).models,
+      engine,
+      clock,
+      defaultOutputTokens: 16,
+      limits: { initial: 4, min: 1, max: 64 },
+    });
+    try {
+      expect(admission.capacity('chat')).toBe(8);
+      engine.applyRemote('a', clock.now() + 5_000);
+      expect(admission.capacity('chat')).toBe(4);
+      clock.t += 5_000;
+      expect(admission.capacity('chat')).toBe(8);
+    } finally {
+      admission.close();
+    }
   });
 });

@@ -229,6 +229,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         );
     }
 
+    // Read through `current`, so every reader follows config reloads.
+    const deploymentIds = (): string[] => current.deployments.map((d) => d.config.id);
+    const localQueues = () => current.admission.report();
     // Operators sign in once for the admin console (/admin) and the status admin pages (/status/admin).
     const operatorSessions = new SessionStore({ adminKey });
     const app = buildServer({
@@ -242,9 +245,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       inflight,
       isReady: () => ready,
       isDraining: () => draining,
-      chaos: { registry: chaos, deployments: () => current.deployments.map((d) => d.config.id) },
+      chaos: { registry: chaos, deployments: deploymentIds },
       // With replicas, the waiting room counts every replica's queue (shared state, docs/scale-out.md).
-      queueReport: () => sharedState?.queues(current.admission.report()) ?? current.admission.report(),
+      queueReport: () => sharedState?.queues(localQueues()) ?? localQueues(),
       plugins: [
         ...(statusService
           ? [
@@ -268,7 +271,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         metricsPlugin({
           config: () => current.config,
           engine: () => current.engine,
-          queues: () => current.admission.report(),
+          queues: localQueues,
           db,
           status: () => statusService,
           redis: () => sharedState,
@@ -280,7 +283,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           engine: () => current.engine,
           admission: () => (current.config.admission.enabled ? current.admission : undefined),
           chaos,
-          deployments: () => current.deployments.map((d) => d.config.id),
+          deployments: deploymentIds,
           keys: keyStore,
           forgetKeys: () => {
             authenticator.forgetKeys?.();
@@ -311,7 +314,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await sharedState?.start({
       url: gatewayUrl,
       engine: () => current.engine,
-      queues: () => current.admission.report(),
+      queues: localQueues,
       admission: () => current.admission,
     });
     publishing?.start();

@@ -5,7 +5,16 @@ import { hasCode, jsonb } from '../../stores/database.ts';
 import { type StoreGuard, StoreUnavailableError, WriteConflictError } from '../../stores/outage/port.ts';
 import { ChatError } from '../errors.ts';
 import { ConversationCache } from './cache.ts';
-import { CHAT_KINDS, type InsertMessagesData, type NewMessageData } from './replay.ts';
+// The writes themselves, shared with the outage buffer's replay: one code whether they run now or later.
+import {
+  CHAT_KINDS,
+  type InsertMessagesData,
+  type NewMessageData,
+  appendChunks as writeChunks,
+  finish as writeFinish,
+  setStatus as writeStatus,
+  setSummary as writeSummary,
+} from './replay.ts';
 
 export type MessageRole = 'system' | 'user' | 'assistant';
 export type MessageStatus = 'queued' | 'streaming' | 'complete' | 'incomplete' | 'failed';
@@ -537,14 +546,7 @@ export class ConversationStore {
   // --- the durable side of generation jobs -------------------------------------------------------------
 
   async setStatus(id: string, status: MessageStatus, meta: MessageMeta): Promise<void> {
-    if (!this.#guard) {
-      await this.#db
-        .updateTable('messages')
-        .set({ status, meta: jsonb(meta), updated_at: new Date() })
-        .where('id', '=', id)
-        .execute();
-      return;
-    }
+    if (!this.#guard) return writeStatus(this.#db, { id, status, meta, at: Date.now() });
     await this.#write(this.#cache?.conversationOf(id), 'continuing', {
       kind: CHAT_KINDS.status,
       key: `status:${id}`,
@@ -556,17 +558,7 @@ export class ConversationStore {
   /** Appends to the chunk log and bumps the row's heartbeat in one transaction. */
   async appendChunks(id: string, chunks: ReadonlyArray<{ seq: number; text: string }>): Promise<void> {
     if (chunks.length === 0) return;
-    if (!this.#guard) {
-      await this.#db.transaction().execute(async (tx) => {
-        await tx
-          .insertInto('message_chunks')
-          .values(chunks.map((c) => ({ message_id: id, seq: c.seq, text: c.text })))
-          .onConflict((oc) => oc.columns(['message_id', 'seq']).doNothing())
-          .execute();
-        await tx.updateTable('messages').set({ updated_at: new Date() }).where('id', '=', id).execute();
-      });
-      return;
-    }
+    if (!this.#guard) return writeChunks(this.#db, { id, chunks: [...chunks], at: Date.now() });
     await this.#write(this.#cache?.conversationOf(id), 'continuing', {
       kind: CHAT_KINDS.chunks,
       key: `chunks:${id}:${chunks[0]!.seq}-${chunks.at(-1)!.seq}`,
@@ -576,14 +568,7 @@ export class ConversationStore {
   }
 
   async finish(id: string, status: MessageStatus, content: string, meta: MessageMeta): Promise<void> {
-    if (!this.#guard) {
-      await this.#db
-        .updateTable('messages')
-        .set({ status, content, meta: jsonb(meta), updated_at: new Date() })
-        .where('id', '=', id)
-        .execute();
-      return;
-    }
+    if (!this.#guard) return writeFinish(this.#db, { id, status, content, meta, at: Date.now() });
     await this.#write(this.#cache?.conversationOf(id), 'continuing', {
       kind: CHAT_KINDS.finish,
       key: `finish:${id}`,
@@ -652,14 +637,7 @@ export class ConversationStore {
   }
 
   async setSummary(id: string, summary: string): Promise<void> {
-    if (!this.#guard) {
-      await this.#db
-        .updateTable('messages')
-        .set({ meta: sql`messages.meta || ${JSON.stringify({ summary })}::jsonb` })
-        .where('id', '=', id)
-        .execute();
-      return;
-    }
+    if (!this.#guard) return writeSummary(this.#db, { id, summary });
     await this.#write(this.#cache?.conversationOf(id), 'continuing', {
       kind: CHAT_KINDS.summary,
       key: `summary:${id}`,

@@ -63,26 +63,7 @@ export function testEngine(
     rng,
   });
   async function ask(model = 'chat'): Promise<{ deployment?: string; error?: unknown }> {
-    const ctx: RequestContext = {
-      requestId: 'r',
-      door: openaiDoor,
-      startedAt: 0,
-      t0: 0,
-      headers: {},
-      ip: '127.0.0.1',
-      responseHeaders: {},
-      onEnd: [],
-      body: undefined,
-      signal: new AbortController().signal,
-      attempts: 0,
-      failovers: 0,
-      request: {
-        model,
-        stream: false,
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
-      },
-      route: { name: model, ownedBy: 'x', deployments: [] },
-    };
+    const ctx = dispatchContext(model);
     try {
       for await (const _ of engine.dispatch(ctx)) {
         // drained
@@ -93,6 +74,30 @@ export function testEngine(
     }
   }
   return { engine, ask };
+}
+
+/** A request context as the pipeline hands it to the engine: parsed, routed to `model`, never started. */
+export function dispatchContext(model = 'chat', stream = false): RequestContext {
+  return {
+    requestId: 'r',
+    door: openaiDoor,
+    startedAt: 0,
+    t0: 0,
+    headers: {},
+    ip: '127.0.0.1',
+    responseHeaders: {},
+    onEnd: [],
+    body: undefined,
+    signal: new AbortController().signal,
+    attempts: 0,
+    failovers: 0,
+    request: {
+      model,
+      stream,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+    },
+    route: { name: model, ownedBy: 'x', deployments: [] },
+  };
 }
 
 export const simDeployments = (ids: string[]) =>

@@ -3,10 +3,9 @@ import { buildConfig } from '../../src/config/load.ts';
 import type { DeploymentConfig } from '../../src/config/schema.ts';
 import type { ChatRequest, StreamEvent } from '../../src/core/chat.ts';
 import type { ProviderAdapter } from '../../src/core/provider.ts';
-import type { RequestContext } from '../../src/pipeline/context.ts';
 import { ResilienceEngine } from '../../src/pipeline/resilient.ts';
-import { openaiDoor } from '../../src/providers/openai/door.ts';
 import type { DeploymentRuntime } from '../../src/providers/registry.ts';
+import { dispatchContext } from '../helpers/engine.ts';
 
 /** Answers "<id>:" at once, then the rest of the answer when released (while it is held, it is in flight). */
 class Gated implements ProviderAdapter {
@@ -59,26 +58,7 @@ function setup() {
     rng: () => 0.5,
   });
   async function* run(): AsyncGenerator<string> {
-    const ctx = {
-      requestId: 'r',
-      door: openaiDoor,
-      startedAt: 0,
-      t0: 0,
-      headers: {},
-      ip: '127.0.0.1',
-      responseHeaders: {},
-      onEnd: [],
-      body: undefined,
-      signal: new AbortController().signal,
-      attempts: 0,
-      failovers: 0,
-      request: {
-        model: 'chat',
-        stream: true,
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
-      },
-      route: { name: 'chat', ownedBy: 'x', deployments: [] },
-    } as unknown as RequestContext;
+    const ctx = dispatchContext('chat', true);
     for await (const batch of engine.dispatch(ctx))
       for (const ev of batch) if (ev.type === 'text') yield ev.text;
   }

@@ -7,8 +7,8 @@ import type { ProviderAdapter } from '../../src/core/provider.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../../src/core/upstream-error.ts';
 import type { RequestContext } from '../../src/pipeline/context.ts';
 import { ResilienceEngine } from '../../src/pipeline/resilient.ts';
-import { openaiDoor } from '../../src/providers/openai/door.ts';
 import type { DeploymentRuntime } from '../../src/providers/registry.ts';
+import { dispatchContext } from '../helpers/engine.ts';
 
 /** A scripted deployment: fails with `failWith` (when set) or answers "ok from <id>". */
 class Scripted implements ProviderAdapter {
@@ -71,26 +71,7 @@ function setup(models: ConfigInput['models']) {
     rng,
   });
   async function ask(model = 'chat'): Promise<{ text: string; ctx: RequestContext; error?: unknown }> {
-    const ctx: RequestContext = {
-      requestId: 'r',
-      door: openaiDoor,
-      startedAt: 0,
-      t0: 0,
-      headers: {},
-      ip: '127.0.0.1',
-      responseHeaders: {},
-      onEnd: [],
-      body: undefined,
-      signal: new AbortController().signal,
-      attempts: 0,
-      failovers: 0,
-      request: {
-        model,
-        stream: false,
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
-      },
-      route: { name: model, ownedBy: 'x', deployments: [] },
-    };
+    const ctx = dispatchContext(model);
     let text = '';
     try {
       for await (const batch of engine.dispatch(ctx))

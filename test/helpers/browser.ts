@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { describe } from 'vitest';
 
 /**
@@ -38,3 +38,24 @@ export function screenshotPath(name: string): string {
 
 export const PHONE = { width: 390, height: 844 } as const;
 export const LAPTOP = { width: 1280, height: 800 } as const;
+
+/** The chat UI's first steps as a new user: create an account, open the first character, start a chat. */
+export async function signUpAndStartChat(
+  page: Page,
+  url: string,
+  user = { name: 'Robin', email: 'robin@example.test', password: 'correct horse battery' },
+): Promise<void> {
+  await page.goto(url);
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByLabel('Name').fill(user.name);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Characters', exact: true }).waitFor();
+  await page
+    .getByRole('button', { name: /^Chat with / })
+    .first()
+    .click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Start chat' }).click();
+  await page.locator('#chat-title').waitFor();
+}

@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeBrowser, LAPTOP, launchBrowser } from '../helpers/browser.ts';
+import { describeBrowser, LAPTOP, launchBrowser, signUpAndStartChat } from '../helpers/browser.ts';
 import { ADMIN_KEY, type TestGateway } from '../helpers/gateway.ts';
 import { startHardened, statusAdminSession } from './harness.ts';
 
@@ -64,19 +64,7 @@ describeBrowser('pages under their CSP in Chromium', () => {
   it('the chat UI: sign up, start a chat, stream an answer', { timeout: 45_000 }, async () => {
     const context = await browser.newContext({ viewport: LAPTOP });
     const { page, problems } = await watched(context);
-    await page.goto(t.url);
-    await page.getByRole('tab', { name: 'Create account' }).click();
-    await page.getByLabel('Name').fill('Robin');
-    await page.getByLabel('Email').fill('robin@example.test');
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('heading', { name: 'Characters', exact: true }).waitFor();
-    await page
-      .getByRole('button', { name: /^Chat with / })
-      .first()
-      .click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Start chat' }).click();
-    await page.locator('#chat-title').waitFor();
+    await signUpAndStartChat(page, t.url);
     await page.getByLabel('Message', { exact: true }).fill('Hello there, show me some `code`');
     await page.getByLabel('Message', { exact: true }).press('Enter');
     const last = page.locator('[data-testid="message"][data-role="assistant"]').last();

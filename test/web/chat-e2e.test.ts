@@ -3,7 +3,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { registerWebRoutes } from '../../src/web/routes.ts';
-import { describeBrowser, LAPTOP, launchBrowser, screenshotPath } from '../helpers/browser.ts';
+import {
+  describeBrowser,
+  LAPTOP,
+  launchBrowser,
+  screenshotPath,
+  signUpAndStartChat,
+} from '../helpers/browser.ts';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -206,19 +212,7 @@ describeBrowser('chat web UI against the real gateway', () => {
   let firstAnswer = '';
 
   it('signs up, picks a character and streams an answer', async () => {
-    await page.goto(url);
-    await page.getByRole('tab', { name: 'Create account' }).click();
-    await page.getByLabel('Name').fill('Robin');
-    await page.getByLabel('Email').fill('robin@example.test');
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('heading', { name: 'Characters', exact: true }).waitFor();
-    await page
-      .getByRole('button', { name: /^Chat with / })
-      .first()
-      .click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Start chat' }).click();
-    await page.locator('#chat-title').waitFor();
+    await signUpAndStartChat(page, url);
     const greeting = await lastAssistantId();
 
     await page.getByLabel('Message', { exact: true }).fill('Hello there');

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { chaosActions } from '../chaos/actions.ts';
 import { FAULT_KINDS } from '../chaos/faults.ts';
 import type { ChaosRegistry } from '../chaos/registry.ts';
 import { HoldfastError } from '../core/errors.ts';
@@ -163,16 +164,12 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
 
     // ---- chaos: the registry behind /admin/chaos, with the same checks and logs ----
 
-    const knownDeployment = (req: Req): string => {
-      const id = req.params.deployment ?? '';
-      if (!deps.deployments().includes(id)) {
-        throw new HoldfastError('not_found', {
-          param: 'deployment',
-          message: `No deployment '${id}'. Deployments: ${deps.deployments().join(', ') || '(none)'}.`,
-        });
-      }
-      return id;
-    };
+    const actions = chaosActions({
+      registry: chaos,
+      deployments: deps.deployments,
+      logger: deps.logger,
+      via: 'admin console',
+    });
 
     route('GET', '/admin/api/chaos', () => ({
       now: chaos.now(),
@@ -181,36 +178,15 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       faults: chaos.list(),
     }));
     route('POST', '/admin/api/chaos/:deployment', (req, reply) => {
-      const deployment = knownDeployment(req);
-      const fault = chaos.inject(deployment, req.body);
-      deps.logger.warn({ chaos: fault, via: 'admin console' }, 'chaos fault injected');
+      const injected = actions.inject(req.params.deployment, req.body);
       reply.code(201);
-      return { now: chaos.now(), fault };
+      return injected;
     });
-    route('DELETE', '/admin/api/chaos', () => {
-      const cleared = chaos.clear();
-      deps.logger.info({ cleared, via: 'admin console' }, 'chaos faults cleared');
-      return { cleared };
-    });
-    route('DELETE', '/admin/api/chaos/:deployment', (req) => {
-      const deployment = knownDeployment(req);
-      const cleared = chaos.clear(deployment);
-      deps.logger.info({ deployment, cleared, via: 'admin console' }, 'chaos faults cleared');
-      return { cleared };
-    });
-    route('DELETE', '/admin/api/chaos/:deployment/:faultId', (req) => {
-      const deployment = knownDeployment(req);
-      const faultId = req.params.faultId ?? '';
-      const cleared = chaos.clear(deployment, faultId);
-      if (cleared === 0) {
-        throw new HoldfastError('not_found', {
-          param: 'faultId',
-          message: `No live fault '${faultId}' on '${deployment}' (it may have ended already).`,
-        });
-      }
-      deps.logger.info({ deployment, faultId, via: 'admin console' }, 'chaos fault cleared');
-      return { cleared };
-    });
+    route('DELETE', '/admin/api/chaos', () => actions.clearAll());
+    route('DELETE', '/admin/api/chaos/:deployment', (req) => actions.clearDeployment(req.params.deployment));
+    route('DELETE', '/admin/api/chaos/:deployment/:faultId', (req) =>
+      actions.clearFault(req.params.deployment, req.params.faultId),
+    );
 
     // ---- drills ----
 

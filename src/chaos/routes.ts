@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HoldfastError, toHoldfastError } from '../core/errors.ts';
 import type { Caller } from '../pipeline/context.ts';
 import { openaiDoor } from '../providers/openai/door.ts';
+import { type ChaosLogger, chaosActions } from './actions.ts';
 import { ChaosLimitError, type ChaosRegistry } from './registry.ts';
 
 export interface ChaosRouteDeps {
@@ -15,11 +16,7 @@ export interface ChaosRouteDeps {
   logger?: ChaosLogger;
 }
 
-/** The slice of the gateway's pino logger the routes use. */
-export interface ChaosLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
+export type { ChaosLogger } from './actions.ts';
 
 type Params = { deployment?: string; faultId?: string };
 type Req = FastifyRequest<{ Params: Params }>;
@@ -57,16 +54,7 @@ export function registerChaosRoutes(app: FastifyInstance, deps: ChaosRouteDeps):
       }
     };
 
-  const knownDeployment = (req: Req): string => {
-    const id = req.params.deployment ?? '';
-    if (!deps.deployments().includes(id)) {
-      throw new HoldfastError('not_found', {
-        param: 'deployment',
-        message: `No deployment '${id}'. Deployments: ${deps.deployments().join(', ') || '(none)'}.`,
-      });
-    }
-    return id;
-  };
+  const actions = chaosActions({ registry, deployments: deps.deployments, logger: deps.logger });
 
   app.get(
     '/admin/chaos',
@@ -75,53 +63,33 @@ export function registerChaosRoutes(app: FastifyInstance, deps: ChaosRouteDeps):
 
   app.get(
     '/admin/chaos/:deployment',
-    admin((req) => ({ now: registry.now(), faults: registry.list(knownDeployment(req)) })),
+    admin((req) => ({
+      now: registry.now(),
+      faults: registry.list(actions.knownDeployment(req.params.deployment)),
+    })),
   );
 
   app.post(
     '/admin/chaos/:deployment',
     admin((req, reply) => {
-      const deployment = knownDeployment(req);
-      const fault = registry.inject(deployment, req.body);
-      deps.logger?.warn({ chaos: fault }, 'chaos fault injected');
+      const injected = actions.inject(req.params.deployment, req.body);
       reply.code(201);
-      return { now: registry.now(), fault };
+      return injected;
     }),
   );
 
   app.delete(
     '/admin/chaos',
-    admin(() => {
-      const cleared = registry.clear();
-      deps.logger?.info({ cleared }, 'chaos faults cleared');
-      return { cleared };
-    }),
+    admin(() => actions.clearAll()),
   );
 
   app.delete(
     '/admin/chaos/:deployment',
-    admin((req) => {
-      const deployment = knownDeployment(req);
-      const cleared = registry.clear(deployment);
-      deps.logger?.info({ deployment, cleared }, 'chaos faults cleared');
-      return { cleared };
-    }),
+    admin((req) => actions.clearDeployment(req.params.deployment)),
   );
 
   app.delete(
     '/admin/chaos/:deployment/:faultId',
-    admin((req) => {
-      const deployment = knownDeployment(req);
-      const faultId = req.params.faultId ?? '';
-      const cleared = registry.clear(deployment, faultId);
-      if (cleared === 0) {
-        throw new HoldfastError('not_found', {
-          param: 'faultId',
-          message: `No live fault '${faultId}' on '${deployment}' (it may have ended already).`,
-        });
-      }
-      deps.logger?.info({ deployment, faultId }, 'chaos fault cleared');
-      return { cleared };
-    }),
+    admin((req) => actions.clearFault(req.params.deployment, req.params.faultId)),
   );
 }

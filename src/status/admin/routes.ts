@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_HTML_CSP } from '../../http/security-headers.ts';
 import type { Db } from '../../stores/database.ts';
 import { StatusError } from '../errors.ts';
 import {
@@ -49,19 +50,9 @@ export interface AdminPagesDeps {
   sessions?: SessionStore;
 }
 
-/** Stricter than the public page's: operator pages run no script at all. */
-export const ADMIN_CSP = [
-  "default-src 'none'",
-  "script-src 'none'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 const HEADERS = {
-  'content-security-policy': ADMIN_CSP,
+  // Stricter than the public page's: operator pages run no script at all (the default for any page).
+  'content-security-policy': DEFAULT_HTML_CSP,
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
